@@ -1,0 +1,81 @@
+/*
+ * Context switch for x86-64, System V ABI, ELF.
+ *
+ * Saved (callee-saved per the SysV ABI §3.2.1): rbx, rbp, r12-r15, plus the FP control state
+ * that the ABI also makes callee-saved: the MXCSR control bits and the x87 control word
+ * (§3.2.1 "The control bits of the MXCSR register are callee-saved ... the x87 CW too").
+ * A coroutine that changes its rounding mode must not leak it into another.
+ *
+ * Not saved, deliberately: caller-saved registers (rax, rcx, rdx, rsi, rdi, r8-r11,
+ * xmm0-15, the MXCSR status flags) - the caller of a function already assumes they are
+ * clobbered; the signal mask (a syscall, what makes swapcontext ~40x slower, and coroutines
+ * share their thread's mask); the fs base (TLS) - coroutines never migrate between threads.
+ *
+ * Protocol (context_layout.h): a suspended context is its stack pointer; the word it points
+ * to is the resume address. Resuming = load rsp, pop, jump (pop+jmp rather than ret keeps
+ * the return-stack predictor in step with real calls).
+ *
+ * Stack alignment: cofcgi_context_start realigns rsp to 16 bytes before it calls the entry
+ * function, as §3.2.2 requires at every call.
+ */
+#include "context_layout.h"
+
+    .text
+
+/* void cofcgi_switch_context(void** save_sp [rdi], void* resume_sp [rsi]) */
+    .globl  cofcgi_switch_context
+    .hidden cofcgi_switch_context
+    .type   cofcgi_switch_context, @function
+    .p2align 4
+cofcgi_switch_context:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    leaq    .Lresume(%rip), %rax
+    pushq   %rax
+    movq    %rsp, (%rdi)
+    movq    %rsi, %rsp
+    popq    %rcx
+    jmpq    *%rcx
+.Lresume:
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    ret
+    .cfi_endproc
+    .size   cofcgi_switch_context, .-cofcgi_switch_context
+
+/* First code a coroutine runs: reached by the resume protocol with rsp at the first
+ * frame's entry slot. Calls entry(arg); entry must never return (it switches away for the
+ * last time), so a return lands on the trap. */
+    .globl  cofcgi_context_start
+    .hidden cofcgi_context_start
+    .type   cofcgi_context_start, @function
+    .p2align 4
+cofcgi_context_start:
+    .cfi_startproc
+    .cfi_undefined rip
+    popq    %rax
+    popq    %rdi
+    andq    $-16, %rsp
+    xorl    %ebp, %ebp
+    callq   *%rax
+    callq   cofcgi_context_entry_returned
+    ud2
+    .cfi_endproc
+    .size   cofcgi_context_start, .-cofcgi_context_start
+
+    .section .note.GNU-stack,"",@progbits

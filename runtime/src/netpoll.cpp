@@ -1,0 +1,81 @@
+// The netpoller's public face (cofcgi/runtime/netpoll.h): park on fds, wake on close, poll.
+#include "cofcgi/runtime/netpoll.h"
+
+#include <errno.h>
+
+#include <memory>
+
+#include "intrusive_list.h"
+#include "scheduler.h"
+#include "sys.h"
+
+namespace co {
+
+using detail::Coroutine;
+using detail::FdWaiters;
+using detail::Scheduler;
+using detail::Waiter;
+
+int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason) {
+  Scheduler& sched = Scheduler::get();
+  if (!sched.in_coroutine()) {
+    errno = EPERM;
+    return -1;
+  }
+  FdWaiters* w = sched.poller().waiters_for(fd);
+  if (w == nullptr) {
+    if (errno == EPERM) {  // a regular file or the like: never blocks
+      *reason = WakeReason::notified;
+      return 0;
+    }
+    return -1;
+  }
+  detail::list_push_back((events & POLLOUT) && !(events & POLLIN) ? w->writers : w->readers,
+                         sched.current()->waiter.link);
+  *reason = sched.park(deadline);
+  return 0;
+}
+
+void fd_closing(int fd) {
+  if (Scheduler* sched = Scheduler::get_if_exists()) sched->poller().forget(fd);
+}
+
+int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
+  Scheduler& sched = Scheduler::get();
+  if (!sched.in_coroutine() || timeout_ms == 0) return detail::sys::poll(fds, nfds, timeout_ms);
+  const int ready = detail::sys::poll(fds, nfds, 0);
+  if (ready != 0) return ready;
+  const Deadline deadline = timeout_ms < 0 ? kNoDeadline : deadline_after(std::chrono::milliseconds(timeout_ms));
+  // Waiters live on the heap: in shared-stack mode this coroutine's stack is copied away
+  // while it is parked, and the queues must not point into it.
+  std::unique_ptr<Waiter[]> waiters(new Waiter[2 * nfds]);
+  for (;;) {
+    for (nfds_t i = 0; i < nfds; ++i) {
+      if (fds[i].fd < 0) continue;
+      FdWaiters* w = sched.poller().waiters_for(fds[i].fd);
+      if (w == nullptr) continue;  // cannot be watched: the polls before and after cover it
+      if (fds[i].events & (POLLIN | POLLPRI | POLLRDHUP)) {
+        waiters[2 * i].co = sched.current();
+        detail::list_push_back(w->readers, waiters[2 * i].link);
+      }
+      if (fds[i].events & POLLOUT) {
+        waiters[2 * i + 1].co = sched.current();
+        detail::list_push_back(w->writers, waiters[2 * i + 1].link);
+      }
+    }
+    Coroutine* self = sched.current();
+    self->extra_waiters = waiters.get();
+    self->extra_waiter_count = 2 * nfds;
+    const WakeReason reason = sched.park(deadline);
+    self->extra_waiters = nullptr;
+    self->extra_waiter_count = 0;
+    for (nfds_t i = 0; i < 2 * nfds; ++i) {
+      if (waiters[i].link.linked()) detail::list_unlink(waiters[i].link);
+    }
+    const int n = detail::sys::poll(fds, nfds, 0);
+    if (n != 0 || reason == WakeReason::timeout) return n;
+    // Woken by an edge that the exact poll does not report (or a close): wait again.
+  }
+}
+
+}  // namespace co

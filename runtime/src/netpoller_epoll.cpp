@@ -1,0 +1,91 @@
+#include "netpoller_epoll.h"
+
+#include <errno.h>
+
+#include <system_error>
+
+#include "intrusive_list.h"
+#include "scheduler.h"
+
+namespace co::detail {
+namespace {
+
+constexpr std::uint32_t kReadEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+constexpr std::uint32_t kWriteEvents = EPOLLOUT | EPOLLHUP | EPOLLERR;
+
+void wake_all(ListNode& queue, WakeReason reason) {
+  Scheduler& sched = Scheduler::get();
+  while (ListNode* node = list_pop_front(queue)) {
+    sched.make_ready(container_of<Waiter, &Waiter::link>(node)->co, reason);
+  }
+}
+
+}  // namespace
+
+Netpoller::Netpoller() : epoll_(epoll_create1(EPOLL_CLOEXEC)) {
+  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+}
+
+Netpoller::~Netpoller() = default;
+
+FdWaiters* Netpoller::waiters_for(int fd) {
+  if (fd < 0) {
+    errno = EBADF;
+    return nullptr;
+  }
+  const auto index = static_cast<std::size_t>(fd);
+  if (index >= fds_.size()) fds_.resize(index + index / 2 + 64);
+  std::unique_ptr<FdWaiters>& slot = fds_[index];
+  if (!slot) slot = std::make_unique<FdWaiters>();
+  if (!slot->registered) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = slot.get();
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      // EEXIST: registered by an earlier life of this fd number that was closed behind the
+      // runtime's back while a duplicate kept the file open; refresh it.
+      if (errno != EEXIST || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return nullptr;
+    }
+    slot->registered = true;
+    ++registered_;
+  }
+  return slot.get();
+}
+
+void Netpoller::forget(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd]) return;
+  FdWaiters& w = *fds_[fd];
+  wake_all(w.readers, WakeReason::closed);
+  wake_all(w.writers, WakeReason::closed);
+  if (w.registered) {
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    w.registered = false;
+    --registered_;
+  }
+}
+
+void Netpoller::add_tagged(int fd, void* tag) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = tag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(wakeup eventfd)");
+  }
+}
+
+int Netpoller::wait_events(int timeout_ms, const void* wakeup_tag, bool* wakeup_fired) {
+  epoll_event events[256];
+  const int n = sys::epoll_wait(epoll_.get(), events, 256, timeout_ms);
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.ptr == wakeup_tag) {
+      *wakeup_fired = true;
+      continue;
+    }
+    auto* w = static_cast<FdWaiters*>(events[i].data.ptr);
+    if (events[i].events & kReadEvents) wake_all(w->readers, WakeReason::notified);
+    if (events[i].events & kWriteEvents) wake_all(w->writers, WakeReason::notified);
+  }
+  return n;
+}
+
+}  // namespace co::detail

@@ -1,0 +1,51 @@
+// Netpoller: this thread's epoll instance and the wait queues of each fd. An fd is added
+// once, edge-triggered for both directions, the first time a coroutine waits on it; its
+// waiters are woken on every edge and retry their operation (which is why waiting is only
+// legal after the operation returned EAGAIN). Fds are looked up in a table that grows with
+// the largest fd seen, so there is no fixed limit.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cofcgi/runtime/wait_queue.h"
+#include "unique_fd.h"
+
+namespace co::detail {
+
+struct FdWaiters {
+  ListNode readers;
+  ListNode writers;
+  bool registered = false;
+};
+
+class Netpoller {
+ public:
+  Netpoller();
+  int epoll_fd() const { return epoll_.get(); }
+
+  // waiters_for returns fd's queues, registering fd with epoll first if needed. Returns
+  // nullptr with errno set when epoll refuses it; errno EPERM means epoll cannot watch this
+  // kind of file (regular files), which callers treat as always ready.
+  FdWaiters* waiters_for(int fd);
+  // forget wakes fd's waiters with WakeReason::closed and removes its registration.
+  void forget(int fd);
+  // wait_events blocks in epoll_wait for up to timeout_ms (-1: forever) and wakes the
+  // waiters of every fd that got an event; returns the number of events, and sets
+  // *wakeup_fired when the cross-thread eventfd (tag `wakeup_tag`) was among them.
+  int wait_events(int timeout_ms, const void* wakeup_tag, bool* wakeup_fired);
+  // add_tagged registers an fd (the scheduler's eventfd) whose events are reported by tag.
+  void add_tagged(int fd, void* tag);
+  std::size_t registered_count() const { return registered_; }
+  ~Netpoller();
+
+ private:
+  UniqueFd epoll_;
+  std::vector<std::unique_ptr<FdWaiters>> fds_;
+  std::size_t registered_ = 0;
+};
+
+}  // namespace co::detail

@@ -1,0 +1,110 @@
+// Mutex, CondVar, Semaphore and WaitGroup: thin policies over WaitQueue.
+#include <errno.h>
+
+#include <stdexcept>
+#include <system_error>
+
+#include "cofcgi/runtime/cond_var.h"
+#include "cofcgi/runtime/log.h"
+#include "cofcgi/runtime/mutex.h"
+#include "cofcgi/runtime/semaphore.h"
+#include "cofcgi/runtime/wait_group.h"
+#include "scheduler.h"
+
+namespace co {
+namespace {
+
+const void* me() { return detail::Scheduler::get().current(); }
+
+[[noreturn]] void throw_errno(int err, const char* what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+}  // namespace
+
+Mutex::~Mutex() {
+  if (locked_) log_printf(LogLevel::error, "co::Mutex destroyed while locked");
+}
+
+void Mutex::lock() {
+  if (!try_lock_until(kNoDeadline)) throw_errno(EOWNERDEAD, "co::Mutex destroyed while waiting for it");
+}
+
+bool Mutex::try_lock() {
+  if (locked_) return false;
+  locked_ = true;
+  owner_ = me();
+  return true;
+}
+
+bool Mutex::try_lock_until(Deadline deadline) {
+  if (try_lock()) return true;
+  if (owner_ == me()) throw_errno(EDEADLK, "co::Mutex locked twice by the same coroutine");
+  // unlock() hands ownership straight to the woken waiter (FIFO, no barging), so being
+  // notified means owning; a timeout or a destroyed mutex means not.
+  return waiters_.wait(deadline) == WakeReason::notified;
+}
+
+void Mutex::unlock() {
+  if (!locked_ || owner_ != me()) {
+    throw_errno(EPERM, "co::Mutex unlocked by a coroutine that does not hold it");
+  }
+  if (const void* next = waiters_.wake_one()) {
+    owner_ = next;
+    return;
+  }
+  locked_ = false;
+  owner_ = nullptr;
+}
+
+void CondVar::wait(std::unique_lock<Mutex>& lock) { (void)wait_until(lock, kNoDeadline); }
+
+bool CondVar::wait_until(std::unique_lock<Mutex>& lock, Deadline deadline) {
+  if (!lock.owns_lock()) throw_errno(EPERM, "co::CondVar::wait needs a locked unique_lock");
+  lock.unlock();
+  const WakeReason reason = waiters_.wait(deadline);
+  lock.lock();
+  return reason == WakeReason::notified;
+}
+
+bool CondVar::wait_until(Deadline deadline) { return waiters_.wait(deadline) == WakeReason::notified; }
+
+void Semaphore::acquire() {
+  if (!try_acquire_until(kNoDeadline)) throw_errno(EOWNERDEAD, "co::Semaphore destroyed while waiting for it");
+}
+
+bool Semaphore::try_acquire() {
+  if (count_ == 0) return false;
+  --count_;
+  return true;
+}
+
+bool Semaphore::try_acquire_until(Deadline deadline) {
+  // Waiters queue even when a unit is free but others wait first: no barging.
+  if (waiters_.empty() && try_acquire()) return true;
+  for (;;) {
+    const WakeReason reason = waiters_.wait(deadline);
+    if (reason == WakeReason::closed) return false;
+    if (try_acquire()) return true;
+    if (reason == WakeReason::timeout) return false;
+  }
+}
+
+void Semaphore::release(std::size_t n) {
+  count_ += n;
+  for (std::size_t i = 0; i < n && waiters_.notify_one(); ++i) {
+  }
+}
+
+void WaitGroup::done() {
+  if (count_ == 0) throw std::logic_error("co::WaitGroup::done called more often than add");
+  if (--count_ == 0) waiters_.notify_all();
+}
+
+void WaitGroup::wait() {
+  while (count_ > 0) {
+    if (waiters_.wait() == WakeReason::closed) return;
+  }
+}
+
+}  // namespace co
