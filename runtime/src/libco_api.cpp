@@ -135,8 +135,8 @@ void* co_getspecific(pthread_key_t key) {
   return co::detail::get_local(key);
 }
 
-void co_enable_hook_sys() { Scheduler::get().current()->hooks_enabled = true; }
-void co_disable_hook_sys() { Scheduler::get().current()->hooks_enabled = false; }
+void co_enable_hook_sys() { co::set_hooks_enabled(true); }
+void co_disable_hook_sys() { co::set_hooks_enabled(false); }
 bool co_is_enable_sys_hook() { return Scheduler::get().current()->hooks_enabled; }
 
 stCoCond_t* co_cond_alloc() { return new (std::nothrow) stCoCond_t(); }

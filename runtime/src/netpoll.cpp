@@ -16,13 +16,14 @@ using detail::FdWaiters;
 using detail::Scheduler;
 using detail::Waiter;
 
-int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason) {
+int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason,
+            std::uint64_t fd_generation) {
   Scheduler& sched = Scheduler::get();
   if (!sched.in_coroutine()) {
     errno = EPERM;
     return -1;
   }
-  FdWaiters* w = sched.poller().waiters_for(fd);
+  FdWaiters* w = sched.poller().waiters_for(fd, fd_generation);
   if (w == nullptr) {
     if (errno == EPERM) {  // a regular file or the like: never blocks
       *reason = WakeReason::notified;
@@ -34,6 +35,20 @@ int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason)
                          sched.current()->waiter.link);
   *reason = sched.park(deadline);
   return 0;
+}
+
+bool hooks_active() {
+  Scheduler* sched = Scheduler::get_if_exists();
+  if (sched == nullptr) return false;
+  const Coroutine* co = sched->current();
+  return co->hooks_enabled && !co->is_thread_main;
+}
+
+bool set_hooks_enabled(bool enabled) {
+  Coroutine* co = Scheduler::get().current();
+  const bool previous = co->hooks_enabled;
+  co->hooks_enabled = enabled;
+  return previous;
 }
 
 void fd_closing(int fd) {

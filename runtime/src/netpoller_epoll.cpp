@@ -28,7 +28,7 @@ Netpoller::Netpoller() : epoll_(epoll_create1(EPOLL_CLOEXEC)) {
 
 Netpoller::~Netpoller() = default;
 
-FdWaiters* Netpoller::waiters_for(int fd) {
+FdWaiters* Netpoller::waiters_for(int fd, std::uint64_t generation) {
   if (fd < 0) {
     errno = EBADF;
     return nullptr;
@@ -37,6 +37,12 @@ FdWaiters* Netpoller::waiters_for(int fd) {
   if (index >= fds_.size()) fds_.resize(index + index / 2 + 64);
   std::unique_ptr<FdWaiters>& slot = fds_[index];
   if (!slot) slot = std::make_unique<FdWaiters>();
+  if (slot->registered && generation != 0 && generation != slot->generation) {
+    // A new life of this fd number: the old registration may be gone with the old file.
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    slot->registered = false;
+    --registered_;
+  }
   if (!slot->registered) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
@@ -47,6 +53,7 @@ FdWaiters* Netpoller::waiters_for(int fd) {
       if (errno != EEXIST || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return nullptr;
     }
     slot->registered = true;
+    slot->generation = generation;
     ++registered_;
   }
   return slot.get();
@@ -70,6 +77,23 @@ void Netpoller::add_tagged(int fd, void* tag) {
   ev.data.ptr = tag;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(wakeup eventfd)");
+  }
+}
+
+void Netpoller::rebuild(int tagged_fd, void* tag) {
+  UniqueFd fresh(epoll_create1(EPOLL_CLOEXEC));
+  if (!fresh) throw std::system_error(errno, std::generic_category(), "epoll_create1 after fork");
+  epoll_ = std::move(fresh);
+  if (tagged_fd >= 0) add_tagged(tagged_fd, tag);
+  for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
+    if (!fds_[fd] || !fds_[fd]->registered) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = fds_[fd].get();
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, static_cast<int>(fd), &ev) != 0) {
+      fds_[fd]->registered = false;
+      --registered_;
+    }
   }
 }
 

@@ -20,6 +20,7 @@ struct FdWaiters {
   ListNode readers;
   ListNode writers;
   bool registered = false;
+  std::uint64_t generation = 0;  // the fd's life this registration was made for (0: unknown)
 };
 
 class Netpoller {
@@ -29,8 +30,9 @@ class Netpoller {
 
   // waiters_for returns fd's queues, registering fd with epoll first if needed. Returns
   // nullptr with errno set when epoll refuses it; errno EPERM means epoll cannot watch this
-  // kind of file (regular files), which callers treat as always ready.
-  FdWaiters* waiters_for(int fd);
+  // kind of file (regular files), which callers treat as always ready. A non-zero
+  // generation that differs from the registration's re-registers the fd.
+  FdWaiters* waiters_for(int fd, std::uint64_t generation = 0);
   // forget wakes fd's waiters with WakeReason::closed and removes its registration.
   void forget(int fd);
   // wait_events blocks in epoll_wait for up to timeout_ms (-1: forever) and wakes the
@@ -40,6 +42,9 @@ class Netpoller {
   // add_tagged registers an fd (the scheduler's eventfd) whose events are reported by tag.
   void add_tagged(int fd, void* tag);
   std::size_t registered_count() const { return registered_; }
+  // rebuild replaces the epoll instance (after fork the child shares the parent's) and
+  // registers again every fd that was registered, so parked coroutines still wake.
+  void rebuild(int tagged_fd, void* tag);
   ~Netpoller();
 
  private:

@@ -1,6 +1,7 @@
 #include "scheduler.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 
 #include <climits>
@@ -91,7 +92,18 @@ void Scheduler::destroy_for_this_thread(void* p) {
   tls_scheduler_ = nullptr;
 }
 
+void Scheduler::after_fork_in_child() {
+  // Only the forking thread exists in the child; its scheduler must stop sharing the
+  // parent's epoll instance and eventfd (other threads' schedulers are simply gone).
+  Scheduler* s = tls_scheduler_;
+  if (s == nullptr) return;
+  s->wakeup_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  s->poller_.rebuild(s->wakeup_fd_.get(), s);
+}
+
 Scheduler::Scheduler() : eh_globals_(thread_exception_state()) {
+  static std::once_flag fork_handler_once;
+  std::call_once(fork_handler_once, [] { pthread_atfork(nullptr, nullptr, &Scheduler::after_fork_in_child); });
   main_.is_thread_main = true;
   main_.state = CoState::running;
   wakeup_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

@@ -78,6 +78,7 @@ class Scheduler {
   Scheduler();
   ~Scheduler();
   static void create_for_this_thread();
+  static void after_fork_in_child();
   static void destroy_for_this_thread(void*);
   static void coroutine_main(void* arg);
   static void mover_main(void* arg);

@@ -17,7 +17,18 @@ namespace co {
 // An fd epoll cannot watch (a regular file) counts as always ready. Returns -1 with errno
 // (ENOMEM/ENOSPC from epoll_ctl, EPERM outside a coroutine) when it cannot wait at all.
 // Call it only after the operation itself returned EAGAIN: readiness is edge-triggered.
-COFCGI_API int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason);
+// fd_generation (0: unknown) identifies this life of the fd number; when it differs from the
+// one the registration was made for, the fd is registered again (the old file may have been
+// closed behind this thread's back, which silently drops it from epoll).
+COFCGI_API int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason,
+                       std::uint64_t fd_generation = 0);
+
+// hooks_active tells whether the caller runs in a coroutine whose syscall hooks are on
+// (co_enable_hook_sys; on by default for co::go). False on threads with no scheduler.
+COFCGI_API bool hooks_active();
+// set_hooks_enabled turns the current coroutine's hooks on or off (libco's
+// co_enable_hook_sys / co_disable_hook_sys); returns the previous setting.
+COFCGI_API bool set_hooks_enabled(bool enabled);
 
 // fd_closing wakes every coroutine of this thread waiting on fd with WakeReason::closed and
 // drops its epoll registration. Call it before the real close()/dup2() (epoll keeps a

@@ -1,0 +1,110 @@
+// accept, accept4 and connect: calls with no per-call non-blocking flag. A blocking
+// listening socket is made non-blocking once, for good (the user's view stays blocking, see
+// FdInfo::forced_nonblock); connect flips O_NONBLOCK only for its own duration, the way
+// libmariadb does itself, and waits with the socket's send timeout.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "cofcgi/runtime/netpoll.h"
+#include "export.h"
+#include "fd_table.h"
+#include "hook_support.h"
+#include "real_calls.h"
+
+namespace cofcgi::hooks {
+namespace {
+
+bool force_nonblock(int fd, FdInfo* info) {
+  if (info->forced_nonblock.load(std::memory_order_relaxed)) return true;
+  const int flags = REAL(fcntl)(fd, F_GETFL);
+  if (flags < 0 || REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK) != 0) return false;
+  info->forced_nonblock.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  const bool active = co::hooks_active();
+  FdView v = active ? view_of(fd) : FdView{FdTable::instance().get(fd)};
+  const bool forced = v.info != nullptr && v.info->forced_nonblock.load(std::memory_order_relaxed);
+  if (!active) {
+    if (!forced || v.info->user_nonblock.load(std::memory_order_relaxed) == 1) {
+      return REAL(accept4)(fd, addr, len, flags);
+    }
+    // The hooks made this listener non-blocking; outside a coroutine, block the thread as
+    // the user expects.
+    for (;;) {
+      const int nfd = REAL(accept4)(fd, addr, len, flags);
+      if (nfd >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return nfd;
+      if (block_until_ready(fd, Direction::read, co::kNoDeadline) != 0) return -1;
+    }
+  }
+  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket || !force_nonblock(fd, v.info)) {
+    return REAL(accept4)(fd, addr, len, flags);
+  }
+  return retry_on_eagain(fd, Direction::read, v, [&] { return REAL(accept4)(fd, addr, len, flags); });
+}
+
+void note_accepted(int nfd, int flags) {
+  if (nfd < 0) return;
+  ErrnoGuard keep;
+  co::fd_closing(nfd);
+  if (FdInfo* info = FdTable::instance().renew(nfd)) {
+    info->kind.store(FdKind::socket, std::memory_order_relaxed);
+    info->user_nonblock.store((flags & SOCK_NONBLOCK) ? 1 : 0, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+}  // namespace cofcgi::hooks
+
+using namespace cofcgi::hooks;
+
+extern "C" {
+
+COFCGI_HOOK_API int accept(int fd, sockaddr* addr, socklen_t* len) {
+  const int nfd = accept_impl(fd, addr, len, 0);
+  note_accepted(nfd, 0);
+  return nfd;
+}
+
+COFCGI_HOOK_API int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  const int nfd = accept_impl(fd, addr, len, flags);
+  note_accepted(nfd, flags);
+  return nfd;
+}
+
+// libco's co_accept: accept on a socket the caller polled (co_poll) as readable.
+COFCGI_HOOK_API int co_accept(int fd, sockaddr* addr, socklen_t* len) { return accept(fd, addr, len); }
+
+COFCGI_HOOK_API int connect(int fd, const sockaddr* addr, socklen_t len) {
+  if (!co::hooks_active()) return REAL(connect)(fd, addr, len);
+  const FdView v = view_of(fd);
+  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket ||
+      v.info->forced_nonblock.load(std::memory_order_relaxed)) {
+    return REAL(connect)(fd, addr, len);
+  }
+  const int flags = REAL(fcntl)(fd, F_GETFL);
+  if (flags < 0 || REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
+  int r = REAL(connect)(fd, addr, len);
+  int err = errno;
+  if (r != 0 && err == EINPROGRESS) {
+    // Wait for the handshake with SO_SNDTIMEO, as the kernel's blocking connect does; on
+    // timeout Linux reports EINPROGRESS and leaves the attempt running.
+    if (park_until_ready(fd, Direction::write, deadline_for(v, Direction::write), v.generation) == 0) {
+      int so_error = 0;
+      socklen_t so_len = sizeof so_error;
+      if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) == 0 && so_error == 0) {
+        r = 0;
+      } else {
+        err = so_error != 0 ? so_error : errno;
+      }
+    } else {
+      err = errno == EAGAIN ? EINPROGRESS : errno;
+    }
+  }
+  if (err != EBADF) (void)REAL(fcntl)(fd, F_SETFL, flags);
+  if (r != 0) errno = err;
+  return r;
+}
+
+}  // extern "C"

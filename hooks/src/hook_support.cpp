@@ -1,0 +1,88 @@
+#include "hook_support.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "real_calls.h"
+
+namespace cofcgi::hooks {
+
+FdView view_of(int fd) {
+  FdView v;
+  v.info = FdTable::instance().get(fd);
+  if (v.info == nullptr) return v;
+  FdKind kind = v.info->kind.load(std::memory_order_relaxed);
+  if (kind == FdKind::unknown) {
+    // An fd the hooks never saw created (opened before hooks were on, or by a library outside
+    // a coroutine): learn it now, once.
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      v.info = nullptr;  // EBADF and friends: let the real call report it
+      return v;
+    }
+    kind = S_ISSOCK(st.st_mode) ? FdKind::socket : FdKind::other;
+    v.info->kind.store(kind, std::memory_order_relaxed);
+  }
+  std::int8_t nonblock = v.info->user_nonblock.load(std::memory_order_relaxed);
+  if (nonblock < 0) {
+    const int flags = REAL(fcntl)(fd, F_GETFL);
+    if (flags < 0) {
+      v.info = nullptr;
+      return v;
+    }
+    nonblock = (flags & O_NONBLOCK) ? 1 : 0;
+    v.info->user_nonblock.store(nonblock, std::memory_order_relaxed);
+  }
+  v.kind = kind;
+  v.user_nonblock = nonblock == 1;
+  v.generation = v.info->generation.load(std::memory_order_acquire);
+  return v;
+}
+
+co::Deadline deadline_for(const FdView& v, Direction dir) {
+  if (v.info == nullptr) return co::kNoDeadline;
+  const std::int64_t timeout = dir == Direction::read
+                                   ? v.info->recv_timeout_ns.load(std::memory_order_relaxed)
+                                   : v.info->send_timeout_ns.load(std::memory_order_relaxed);
+  return timeout > 0 ? co::deadline_after(std::chrono::nanoseconds(timeout)) : co::kNoDeadline;
+}
+
+int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation) {
+  co::WakeReason reason = co::WakeReason::notified;
+  if (co::wait_fd(fd, static_cast<std::uint32_t>(poll_events(dir)), deadline, &reason, generation) != 0) {
+    return -1;  // errno from the netpoller (ENOMEM, ENOSPC)
+  }
+  switch (reason) {
+    case co::WakeReason::notified:
+      return 0;
+    case co::WakeReason::timeout:
+      errno = EAGAIN;
+      return -1;
+    case co::WakeReason::closed:
+      errno = EBADF;
+      return -1;
+  }
+  return 0;
+}
+
+int block_until_ready(int fd, Direction dir, co::Deadline deadline) {
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline != co::kNoDeadline) {
+      const co::Deadline left = deadline - co::now_ns();
+      if (left <= 0) {
+        errno = EAGAIN;
+        return -1;
+      }
+      timeout_ms = static_cast<int>((left + 999999) / 1000000);
+    }
+    pollfd p{fd, poll_events(dir), 0};
+    const int n = REAL(poll)(&p, 1, timeout_ms);
+    if (n > 0) return 0;
+    if (n < 0 && errno != EINTR) return -1;
+  }
+}
+
+}  // namespace cofcgi::hooks

@@ -1,0 +1,83 @@
+// The one shape every hook follows (Photon's doio_once): pass through, or try the call
+// without blocking and, on EAGAIN, park the coroutine on the fd (with the fd's timeout),
+// then retry. EINTR retries; any other result returns as libc returned it. errno is set
+// last, after the coroutine resumed.
+#pragma once
+
+#include <errno.h>
+#include <poll.h>
+
+#include <cstdint>
+
+#include "cofcgi/runtime/netpoll.h"
+#include "cofcgi/runtime/wait_queue.h"
+#include "fd_table.h"
+#include "real_calls.h"
+
+namespace cofcgi::hooks {
+
+enum class Direction { read, write };
+
+// What one hooked call needs to know about its fd.
+struct FdView {
+  FdInfo* info = nullptr;  // nullptr: fd out of range, pass through
+  FdKind kind = FdKind::unknown;
+  bool user_nonblock = false;
+  std::uint64_t generation = 0;
+};
+
+// view_of looks fd up, learning its kind (fstat) and O_NONBLOCK (F_GETFL) on first use.
+FdView view_of(int fd);
+
+// The deadline of a blocking call on fd: now + SO_RCVTIMEO/SO_SNDTIMEO, or none.
+co::Deadline deadline_for(const FdView& v, Direction dir);
+
+// park_until_ready parks the coroutine until fd may be ready in `dir`. Returns 0, or -1 with
+// errno EAGAIN (deadline passed, as libc reports SO_RCVTIMEO) or EBADF (fd closed meanwhile).
+int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation);
+
+// block_until_ready is the same outside a coroutine, with a real poll(); for fds the hooks
+// made non-blocking behind the user's back.
+int block_until_ready(int fd, Direction dir, co::Deadline deadline);
+
+inline short poll_events(Direction dir) { return dir == Direction::read ? POLLIN : POLLOUT; }
+
+// retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
+// it succeeds, fails otherwise, or the deadline passes.
+template <typename Attempt>
+auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt) -> decltype(attempt()) {
+  const co::Deadline deadline = deadline_for(v, dir);
+  for (;;) {
+    const auto result = attempt();
+    if (result >= 0) return result;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return result;
+    if (park_until_ready(fd, dir, deadline, v.generation) != 0) return -1;
+  }
+}
+
+// ready_then_call is the shape for fds with no per-call non-blocking flag (pipes, ttys,
+// eventfds): a zero-timeout poll, parking until ready, then the real (blocking) call. A
+// regular file is always ready. If another process drains the fd between the poll and the
+// call, the call blocks the thread as libc would.
+template <typename Call>
+auto ready_then_call(int fd, Direction dir, const FdView& v, Call call) -> decltype(call()) {
+  for (;;) {
+    pollfd p{fd, poll_events(dir), 0};
+    if (REAL(poll)(&p, 1, 0) != 0) return call();
+    if (park_until_ready(fd, dir, co::kNoDeadline, v.generation) != 0) return -1;
+  }
+}
+
+// ErrnoGuard restores errno on scope exit: for hooks whose bookkeeping may clobber it.
+class ErrnoGuard {
+ public:
+  ErrnoGuard() : saved_(errno) {}
+  ~ErrnoGuard() { errno = saved_; }
+  void keep_current() { saved_ = errno; }
+
+ private:
+  int saved_;
+};
+
+}  // namespace cofcgi::hooks
