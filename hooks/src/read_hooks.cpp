@@ -51,6 +51,8 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
 }
 
 ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
+  // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park (libco parked it forever).
+  if (flags & MSG_DONTWAIT) return REAL(recvfrom)(fd, buf, n, flags, addr, len);
   if ((flags & MSG_WAITALL) && co::hooks_active()) {
     return recv_all(fd, static_cast<char*>(buf), n, flags & ~MSG_WAITALL, addr, len);
   }
@@ -108,12 +110,14 @@ COFCGI_HOOK_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t bufle
 }
 
 COFCGI_HOOK_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  if (flags & MSG_DONTWAIT) return REAL(recvmsg)(fd, msg, flags);
   return read_hook(
       fd, [&] { return REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT); },
       [&] { return REAL(recvmsg)(fd, msg, flags); });
 }
 
 COFCGI_HOOK_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
+  if (flags & MSG_DONTWAIT) return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
   // Blocking recvmmsg waits for the first message; the timeout argument is passed on.
   return static_cast<int>(read_hook(
       fd, [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT, timeout)); },

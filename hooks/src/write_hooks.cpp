@@ -69,6 +69,8 @@ std::size_t iov_total(const iovec* iov, int count) {
 }
 
 ssize_t sendmsg_hook(int fd, const msghdr* msg, int flags) {
+  // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park.
+  if (flags & MSG_DONTWAIT) return REAL(sendmsg)(fd, msg, flags);
   const int count = static_cast<int>(msg->msg_iovlen);
   std::vector<iovec> iov;
   std::size_t first = 0;
@@ -120,6 +122,7 @@ COFCGI_HOOK_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
 }
 
 COFCGI_HOOK_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  if (flags & MSG_DONTWAIT) return REAL(send)(fd, buf, n, flags);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n, [&](std::size_t sent) { return REAL(send)(fd, p + sent, n - sent, flags | MSG_DONTWAIT); },
@@ -128,6 +131,7 @@ COFCGI_HOOK_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 COFCGI_HOOK_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                                socklen_t len) {
+  if (flags & MSG_DONTWAIT) return REAL(sendto)(fd, buf, n, flags, addr, len);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n,
@@ -140,7 +144,7 @@ COFCGI_HOOK_API ssize_t sendmsg(int fd, const msghdr* msg, int flags) { return s
 COFCGI_HOOK_API int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   // Blocking sendmmsg returns after the first message that fits; that is what one
   // successful MSG_DONTWAIT attempt gives too.
-  if (!co::hooks_active()) return REAL(sendmmsg)(fd, vec, vlen, flags);
+  if (!co::hooks_active() || (flags & MSG_DONTWAIT)) return REAL(sendmmsg)(fd, vec, vlen, flags);
   const FdView v = view_of(fd);
   if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket) return REAL(sendmmsg)(fd, vec, vlen, flags);
   return retry_on_eagain(fd, Direction::write, v, [&] { return REAL(sendmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT); });

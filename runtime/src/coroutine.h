@@ -38,6 +38,7 @@ enum class CoState : std::uint8_t {
 
 using EntryFn = void (*)(void*);
 
+// Every member needs a default member initialiser: Scheduler::create default-initialises.
 struct Coroutine {
   void* sp = nullptr;             // saved stack pointer while not executing
   Coroutine* resumer = nullptr;   // where yielding returns to

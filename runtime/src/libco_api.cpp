@@ -69,7 +69,7 @@ void co_resume(stCoRoutine_t* co) {
     co::log_printf(co::LogLevel::error, "co_resume(NULL) ignored");
     return;
   }
-  (void)Scheduler::get().resume(from_libco(co));
+  Scheduler::get().resume_tail(from_libco(co));  // errors are logged there
 }
 
 void co_yield_ct() {
@@ -78,7 +78,7 @@ void co_yield_ct() {
     co::log_printf(co::LogLevel::error, "co_yield outside a coroutine ignored");
     return;
   }
-  sched.yield_current();
+  sched.yield_tail();
 }
 
 // libco yields the running coroutine whatever the argument; so does this.
@@ -171,8 +171,7 @@ int co_cond_timedwait(stCoCond_t* cc, int timeout_ms) {
 
 stShareStack_t* co_alloc_sharestack(int count, int stack_size) {
   try {
-    return co::make_shared_stacks(count, stack_size <= 0 ? co::kDefaultStackSize
-                                                         : static_cast<std::size_t>(stack_size));
+    return co::make_shared_stacks(count, attr_stack_size(stack_size));
   } catch (const std::system_error& e) {
     co::log_printf(co::LogLevel::error, "co_alloc_sharestack(%d, %d): %s", count, stack_size, e.what());
     errno = e.code().value();

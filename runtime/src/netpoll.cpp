@@ -31,9 +31,25 @@ int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason,
     }
     return -1;
   }
-  detail::list_push_back((events & POLLOUT) && !(events & POLLIN) ? w->writers : w->readers,
-                         sched.current()->waiter.link);
+  Coroutine* self = sched.current();
+  const bool only_out = (events & POLLOUT) && !(events & POLLIN);
+  detail::list_push_back(only_out ? w->writers : w->readers, self->waiter.link);
+  // Both directions: also wait among the writers (a heap waiter, as poll_fds does), else
+  // a writability edge alone would never wake us.
+  std::unique_ptr<Waiter[]> write_waiter;
+  if ((events & POLLOUT) && !only_out) {
+    write_waiter.reset(new Waiter[1]);
+    write_waiter[0].co = self;
+    detail::list_push_back(w->writers, write_waiter[0].link);
+    self->extra_waiters = write_waiter.get();
+    self->extra_waiter_count = 1;
+  }
   *reason = sched.park(deadline);
+  if (write_waiter) {
+    self->extra_waiters = nullptr;
+    self->extra_waiter_count = 0;
+    if (write_waiter[0].link.linked()) detail::list_unlink(write_waiter[0].link);
+  }
   return 0;
 }
 
@@ -88,7 +104,7 @@ int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
       if (waiters[i].link.linked()) detail::list_unlink(waiters[i].link);
     }
     const int n = detail::sys::poll(fds, nfds, 0);
-    if (n != 0 || reason == WakeReason::timeout) return n;
+    if (n != 0 || reason != WakeReason::notified) return n;
     // Woken by an edge that the exact poll does not report (or a close): wait again.
   }
 }

@@ -23,7 +23,7 @@ thread_local void* tls_alt_stack = nullptr;
 // Faults this far below the usable stack still count: a big frame can jump past the guard.
 constexpr std::size_t kOverflowSlack = 64 * 1024;
 
-void on_segv(int sig, siginfo_t* info, void* uctx) {
+[[maybe_unused]] void on_segv(int sig, siginfo_t* info, void* uctx) {
   Scheduler* sched = Scheduler::get_if_exists();
   Coroutine* co = sched != nullptr ? sched->current() : nullptr;
   auto* addr = static_cast<char*>(info->si_addr);

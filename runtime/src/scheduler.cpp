@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "arch/context.h"
+#include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
 #include "intrusive_list.h"
 #include "locals.h"
@@ -21,7 +22,7 @@
 
 namespace co::detail {
 
-thread_local Scheduler* Scheduler::tls_scheduler_ = nullptr;
+constinit thread_local Scheduler* Scheduler::tls_scheduler_ = nullptr;
 
 namespace {
 
@@ -123,6 +124,8 @@ Scheduler::~Scheduler() {
     destroy(co);
     ++leftover;
   }
+  // The thread's own stack ends with the thread: its co::Local values go too.
+  destroy_locals(&main_);
   if (mover_ != nullptr) {
     StackMemory mem = std::move(mover_->stack);
     mover_->~Coroutine();
@@ -134,14 +137,19 @@ Scheduler::~Scheduler() {
 }
 
 Coroutine* Scheduler::create(const Options& options, EntryFn entry, void* arg) {
+  // Default-initialised, not value-initialised (`Coroutine()`): every member has a default
+  // member initialiser, and value-initialisation would first zero the whole block (a
+  // `rep stos` of ~240 bytes on every create).
   Coroutine* co;
   if (options.shared_stacks != nullptr) {
-    co = new Coroutine();
+    co = new Coroutine;
     co->shared = options.shared_stacks->pick();
   } else {
     StackMemory mem = stacks_.take(round_stack_size(options.stack_size));
+    // A pooled stack keeps the ASan shadow of its last owner's frames, which never returned.
+    cofcgi_asan_unpoison(mem.bottom(), mem.usable_size());
     char* block = align_down(mem.top() - sizeof(Coroutine), kControlBlockAlign);
-    co = new (block) Coroutine();
+    co = new (block) Coroutine;
     co->stack = std::move(mem);
     co->sp = make_context(align_down(block, 16), &Scheduler::coroutine_main, co);
     ++stacks_in_use_;
@@ -207,6 +215,9 @@ void Scheduler::reset(Coroutine* co) {
     release_saved(co);
     co->sp = nullptr;
   } else {
+    // Its old frames never returned: clear their ASan shadow below the control block.
+    cofcgi_asan_unpoison(co->stack.bottom(),
+                         static_cast<std::size_t>(reinterpret_cast<char*>(co) - co->stack.bottom()));
     co->sp = make_context(align_down(reinterpret_cast<char*>(co), 16), &Scheduler::coroutine_main, co);
   }
   co->state = CoState::created;
@@ -260,6 +271,64 @@ void Scheduler::yield_current() {
   switch_to(self, self->resumer);
 }
 
+// plain_switch tells whether switching to `to` is switch_to() minus everything but the
+// registers: `to` owns its stack (private, or already the occupant of its shared one) and no
+// sanitizer needs telling.
+bool Scheduler::plain_switch(const Coroutine* to) const {
+#if defined(COFCGI_ASAN) || defined(COFCGI_TSAN)
+  (void)to;
+  return false;
+#else
+  return to->shared == nullptr || to->shared->occupant == to;
+#endif
+}
+
+// tail_switch is switch_to() for a plain_switch() target, meant to be the caller's last
+// statement: the asm routine is then reached by a jump (sibling call) and goes back to
+// whoever called the caller with an indirect jump, so no `ret` executes after the switch.
+__attribute__((always_inline)) inline void Scheduler::tail_switch(Coroutine* from, Coroutine* to) {
+  swap_exception_state(eh_globals_, from->eh, to->eh);
+  current_ = to;
+  cofcgi_switch_context(&from->sp, to->sp);
+}
+
+namespace {
+// The fallbacks of the tail paths, out of line: inlined, they would make the fast paths save
+// and restore every callee-saved register.
+[[gnu::noinline]] void resume_slow(Scheduler& s, Coroutine* co) { (void)s.resume(co); }
+[[gnu::noinline]] void yield_slow(Scheduler& s) { s.yield_current(); }
+}  // namespace
+
+void Scheduler::resume_tail(Coroutine* co) {
+  const CoState state = co->state;
+  const bool resumable =
+      state == CoState::suspended || state == CoState::created || state == CoState::ready;
+  // resume() destroys a finished detached coroutine after the switch: not a tail.
+  if (!resumable || co->detached || !plain_switch(co)) {
+    resume_slow(*this, co);
+    return;
+  }
+  if (co->ready_link.linked()) {
+    list_unlink(co->ready_link);
+    --ready_count_;
+  }
+  Coroutine* from = current_;
+  co->resumer = from;
+  co->state = CoState::running;
+  tail_switch(from, co);
+}
+
+void Scheduler::yield_tail() {
+  Coroutine* self = current_;
+  Coroutine* to = self->resumer;
+  if (!plain_switch(to)) {
+    yield_slow(*this);
+    return;
+  }
+  self->state = CoState::suspended;
+  tail_switch(self, to);
+}
+
 WakeReason Scheduler::park(Deadline deadline) {
   Coroutine* self = current_;
   self->state = CoState::parked;
@@ -291,7 +360,12 @@ void Scheduler::reschedule_current() {
   self->state = CoState::ready;
   list_push_back(ready_, self->ready_link);
   ++ready_count_;
-  switch_to(self, self->resumer);
+  Coroutine* to = self->resumer;
+  if (plain_switch(to)) {
+    tail_switch(self, to);  // co::yield() does nothing after this either
+    return;
+  }
+  switch_to(self, to);
 }
 
 void Scheduler::run_ready_batch() {
@@ -319,10 +393,11 @@ void Scheduler::loop(const std::function<bool()>& should_stop) {
 }
 
 void Scheduler::post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(posted_mutex_);
-    posted_.push_back(std::move(fn));
-  }
+  // Wake the loop while still holding the lock: once the function is visible, its thread
+  // may run it, finish and destroy this scheduler (closing the eventfd), so nothing here
+  // may touch the scheduler after unlocking.
+  std::lock_guard<std::mutex> lock(posted_mutex_);
+  posted_.push_back(std::move(fn));
   const std::uint64_t one = 1;
   (void)sys::write(wakeup_fd_.get(), &one, sizeof one);
 }
@@ -456,6 +531,13 @@ void Scheduler::finish_switch_annotation([[maybe_unused]] Coroutine* self) {
 }
 
 }  // namespace co::detail
+
+namespace co {
+// Declared in cofcgi/runtime/coroutine.h; coroutine_main reads the flag.
+void set_terminate_on_uncaught_exception(bool terminate) {
+  detail::g_terminate_on_uncaught.store(terminate, std::memory_order_relaxed);
+}
+}  // namespace co
 
 extern "C" void cofcgi_context_entry_returned() {
   co::log_printf(co::LogLevel::error, "a coroutine's entry function returned past its trampoline");

@@ -38,7 +38,7 @@ struct stShareStack_t {
   std::size_t next = 0;
   co::detail::SharedStack* pick() {
     co::detail::SharedStack* s = stacks[next].get();
-    next = (next + 1) % stacks.size();
+    if (++next == stacks.size()) next = 0;  // no division per create
     return s;
   }
 };

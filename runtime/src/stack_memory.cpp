@@ -67,7 +67,7 @@ std::size_t round_stack_size(std::size_t requested) {
     throw std::system_error(EINVAL, std::generic_category(), msg);
   }
   const std::size_t page = page_size();
-  return (requested + page - 1) / page * page;
+  return (requested + page - 1) & ~(page - 1);  // a power of two: no division
 }
 
 StackMemory StackMemory::allocate(std::size_t usable) {
@@ -107,8 +107,7 @@ StackMemory StackMemory::allocate(std::size_t usable) {
   return stack;
 }
 
-StackMemory::~StackMemory() {
-  if (mapping_ == nullptr) return;
+void StackMemory::release() {
   munmap(mapping_, mapping_size_);
   if (mprotect_guard_) g_mprotect_guards.fetch_sub(1, std::memory_order_relaxed);
 }

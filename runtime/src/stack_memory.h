@@ -23,7 +23,10 @@ class StackMemory {
   }
   StackMemory(const StackMemory&) = delete;
   StackMemory& operator=(const StackMemory&) = delete;
-  ~StackMemory();
+  // Inline check: most StackMemory objects destroyed are moved-from shells (pool, create).
+  ~StackMemory() {
+    if (mapping_ != nullptr) release();
+  }
 
   char* bottom() const { return mapping_ + guard_size_; }  // lowest usable byte
   char* top() const { return mapping_ + mapping_size_; }   // one past the highest byte
@@ -40,6 +43,7 @@ class StackMemory {
   }
 
  private:
+  void release();  // unmaps; mapping_ must be set
   char* mapping_ = nullptr;
   std::size_t mapping_size_ = 0;
   std::size_t guard_size_ = 0;

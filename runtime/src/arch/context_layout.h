@@ -8,6 +8,11 @@
 // control state) it saved on its own stack, above SP, and restores itself after the jump.
 // Because the protocol is only "pop and jump", contexts suspended by different switch
 // routines can resume each other.
+// x86-64 adds one register to the jump: rdx points at the resumer's own saved FP control
+// words (MXCSR, 4 bytes, then the x87 control word, 2 bytes), which are the live ones at
+// that moment; the resumed side reloads its saved words only if they differ (ldmxcsr and
+// fldcw are slow). Every x86-64 switch routine (the .S and context.h's inline switch) sets
+// rdx so before jumping; cofcgi_context_start, the first code of a fresh context, ignores it.
 //
 // A fresh coroutine's first frame, built by make_context() (context.h):
 //   SP + 0                         address of cofcgi_context_start (arch .S)

@@ -4,7 +4,9 @@
 // shared-stack mode too.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <utility>
@@ -31,7 +33,12 @@ class Channel {
     if (capacity_ == 0) {
       // Rendezvous: wait until a receiver took this value (or the channel closed).
       while (taken_ < ticket && !closed_) taken_waiters_.wait();
-      if (taken_ < ticket) return false;
+      if (taken_ < ticket) {
+        // Closed before anyone took it: the value (the only one an unbuffered channel
+        // holds) is dropped, so no receiver gets what the sender was told failed.
+        items_.pop_back();
+        return false;
+      }
     }
     return true;
   }

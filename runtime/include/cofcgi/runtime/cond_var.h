@@ -29,7 +29,9 @@ class COFCGI_API CondVar {
   // Without a mutex (single-thread coroutines): returns false on timeout.
   bool wait_until(Deadline deadline = kNoDeadline);
 
-  // The woken coroutine runs as soon as the notifier parks or yields (same loop iteration).
+  // The woken coroutine is queued at once and runs as soon as the notifier parks or yields,
+  // before the loop sleeps or fires timers (libco's co_cond_signal waited for the next
+  // epoll round).
   bool notify_one() { return waiters_.notify_one(); }
   void notify_all() { waiters_.notify_all(); }
 

@@ -1,0 +1,262 @@
+// switch_bench: nanoseconds per one-way context switch. Two contexts ping-pong N times;
+// one ping-pong (resume + yield) is 2 switches, so ns/switch = time / (2 N).
+//
+// Cases, all measured inside the same repetition loop:
+//   cofcgi libco API      co_resume / co_yield_ct (the public C API, through the PLT)
+//   cofcgi C++ API        co::yield() between two co::go coroutines: each hop goes through
+//                         the scheduler loop (coroutine -> loop -> other coroutine = 2
+//                         switches), plus the loop's own bookkeeping. "scheduler round trip".
+//   cofcgi inlined switch co::detail::switch_context (arch/context.h) between main and one
+//                         context from make_context: the inlined path the scheduler uses
+//   cofcgi .S switch      cofcgi_switch_context, the out-of-line asm routine
+//   Boost fiber           boost::context::fiber::resume()
+//   Boost jump_fcontext   raw boost::context::detail::jump_fcontext
+//   glibc swapcontext     (does a sigprocmask syscall per switch: N/10 iterations)
+//
+// Usage: switch_bench [--reps 5] [--iters 10000000] [--only CASE]
+// Run pinned: taskset -c 0 switch_bench
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "co_routine.h"
+#include "cofcgi/runtime/coroutine.h"
+#include "cofcgi/runtime/scheduler.h"
+
+#if defined(COFCGI_BENCH_RAW_SWITCH)
+#include "arch/context.h"
+// The asm trampoline reports a returning entry through this (the library keeps its own
+// definition hidden).
+extern "C" void cofcgi_context_entry_returned() { std::abort(); }
+#endif
+
+#if defined(COFCGI_BENCH_HAVE_BOOST)
+#include <boost/context/detail/fcontext.hpp>
+#include <boost/context/fiber.hpp>
+#include <boost/context/fixedsize_stack.hpp>
+#endif
+
+namespace {
+
+constexpr std::size_t kStackSize = 128 * 1024;
+
+// One mmap'd stack for the raw peers (no guard page: the ping-pong frames are tiny).
+struct RawStack {
+  RawStack() {
+    base = static_cast<char*>(mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
+    if (base == MAP_FAILED) std::abort();
+  }
+  ~RawStack() { munmap(base, kStackSize); }
+  RawStack(const RawStack&) = delete;
+  RawStack& operator=(const RawStack&) = delete;
+  char* top() const { return base + kStackSize; }
+  char* base;
+};
+
+// ---- cofcgi libco API -------------------------------------------------------------------
+
+void* libco_pingpong(void*) {
+  for (;;) co_yield_ct();
+  return nullptr;
+}
+
+double bench_libco(long n) {
+  stCoRoutine_t* c = nullptr;
+  if (co_create(&c, nullptr, &libco_pingpong, nullptr) != 0) std::abort();
+  co_resume(c);  // warm: first entry
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) co_resume(c);
+  const std::int64_t t1 = bench::now_ns();
+  co_release(c);
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+}
+
+// ---- cofcgi C++ API: co::yield through the scheduler ------------------------------------
+
+double bench_cpp_yield(long n) {
+  // n hops in all: each of the two coroutines yields n/2 times.
+  const long per = n / 2;
+  auto body = [per] {
+    for (long i = 0; i < per; ++i) co::yield();
+  };
+  co::go(body);
+  co::go(body);
+  const std::int64_t t0 = bench::now_ns();
+  co::run();
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(2 * per));
+}
+
+// ---- cofcgi raw switches ----------------------------------------------------------------
+
+#if defined(COFCGI_BENCH_RAW_SWITCH)
+struct RawPair {
+  void* main_sp = nullptr;
+  void* co_sp = nullptr;
+};
+
+void inline_entry(void* arg) {
+  auto* p = static_cast<RawPair*>(arg);
+  for (;;) co::detail::switch_context(&p->co_sp, p->main_sp);
+}
+
+double bench_inline_switch(long n) {
+  RawStack stack;
+  RawPair p;
+  p.co_sp = co::detail::make_context(stack.top(), &inline_entry, &p);
+  co::detail::switch_context(&p.main_sp, p.co_sp);  // warm: first entry
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) co::detail::switch_context(&p.main_sp, p.co_sp);
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+}
+
+void asm_entry(void* arg) {
+  auto* p = static_cast<RawPair*>(arg);
+  for (;;) cofcgi_switch_context(&p->co_sp, p->main_sp);
+}
+
+double bench_asm_switch(long n) {
+  RawStack stack;
+  RawPair p;
+  p.co_sp = co::detail::make_context(stack.top(), &asm_entry, &p);
+  cofcgi_switch_context(&p.main_sp, p.co_sp);
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) cofcgi_switch_context(&p.main_sp, p.co_sp);
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+}
+#endif
+
+// ---- Boost.Context -----------------------------------------------------------------------
+
+#if defined(COFCGI_BENCH_HAVE_BOOST)
+namespace ctx = boost::context;
+
+double bench_boost_fiber(long n) {
+  ctx::fiber f{std::allocator_arg, ctx::fixedsize_stack(kStackSize), [](ctx::fiber&& sink) {
+                 for (;;) sink = std::move(sink).resume();
+                 return std::move(sink);
+               }};
+  f = std::move(f).resume();
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) f = std::move(f).resume();
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+  // f's destructor unwinds the fiber's stack
+}
+
+void fcontext_entry(ctx::detail::transfer_t t) {
+  for (;;) t = ctx::detail::jump_fcontext(t.fctx, nullptr);
+}
+
+double bench_fcontext(long n) {
+  RawStack stack;
+  ctx::detail::transfer_t t{ctx::detail::make_fcontext(stack.top(), kStackSize, &fcontext_entry), nullptr};
+  t = ctx::detail::jump_fcontext(t.fctx, nullptr);
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) t = ctx::detail::jump_fcontext(t.fctx, nullptr);
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+}
+#endif
+
+// ---- glibc swapcontext ------------------------------------------------------------------
+
+ucontext_t g_uc_main;
+ucontext_t g_uc_co;
+
+void uc_entry() {
+  for (;;) swapcontext(&g_uc_co, &g_uc_main);
+}
+
+double bench_swapcontext(long n) {
+  RawStack stack;
+  getcontext(&g_uc_co);
+  g_uc_co.uc_stack.ss_sp = stack.base;
+  g_uc_co.uc_stack.ss_size = kStackSize;
+  g_uc_co.uc_link = nullptr;
+  makecontext(&g_uc_co, &uc_entry, 0);
+  swapcontext(&g_uc_main, &g_uc_co);
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) swapcontext(&g_uc_main, &g_uc_co);
+  const std::int64_t t1 = bench::now_ns();
+  return static_cast<double>(t1 - t0) / (2.0 * static_cast<double>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bench::Args args = bench::parse_args(
+      argc, argv, "switch_bench [--reps N] [--iters PINGPONGS]   (ns per one-way switch)");
+  const long n = args.iters > 0 ? args.iters : 10000000;
+  bench::print_header("switch: ns per one-way context switch", args);
+  std::printf("%ld ping-pongs (= %ld switches) per case and repetition; swapcontext: %ld\n\n", n,
+              2 * n, n / 10);
+
+  enum { kLibco, kCpp, kInline, kAsm, kFiber, kFcontext, kSwapcontext, kCount };
+  std::vector<bench::Row> rows(kCount);
+  rows[kLibco] = {"(a) cofcgi libco API: co_resume/co_yield_ct", {}, "public C API, via PLT"};
+  rows[kCpp] = {"(b) cofcgi C++ API: co::yield between two co::go (scheduler round trip)", {},
+                "per switch = hop/2: each hop is coroutine->loop->coroutine"};
+  rows[kInline] = {"(b') cofcgi inlined co::detail::switch_context", {},
+                   "internal inlined path (white-box)"};
+  rows[kAsm] = {"cofcgi .S cofcgi_switch_context", {}, "internal out-of-line asm (white-box)"};
+  rows[kFiber] = {"(c) Boost.Context fiber::resume", {}, "Boost 1.74 fixedsize_stack"};
+  rows[kFcontext] = {"(d) Boost.Context raw jump_fcontext", {}, "via PLT into libboost_context.so"};
+  rows[kSwapcontext] = {"(e) glibc swapcontext", {}, "n/10 ping-pongs (sigprocmask syscall each)"};
+
+  // --only NAME (libco, cpp, inline, asm, fiber, fcontext, swapcontext) runs one case, for
+  // profiling (valgrind --tool=callgrind).
+  std::string only;
+  for (std::size_t i = 0; i + 1 < args.flags.size(); ++i) {
+    if (args.flags[i] == "--only") only = args.flags[i + 1];
+  }
+  auto want = [&only](const char* name) { return only.empty() || only == name; };
+  for (int rep = 0; rep < args.reps; ++rep) {
+    if (want("libco")) rows[kLibco].samples.push_back(bench_libco(n));
+    if (want("cpp")) rows[kCpp].samples.push_back(bench_cpp_yield(n));
+#if defined(COFCGI_BENCH_RAW_SWITCH)
+    if (want("inline")) rows[kInline].samples.push_back(bench_inline_switch(n));
+    if (want("asm")) rows[kAsm].samples.push_back(bench_asm_switch(n));
+#endif
+#if defined(COFCGI_BENCH_HAVE_BOOST)
+    if (want("fiber")) rows[kFiber].samples.push_back(bench_boost_fiber(n));
+    if (want("fcontext")) rows[kFcontext].samples.push_back(bench_fcontext(n));
+#endif
+    if (want("swapcontext")) rows[kSwapcontext].samples.push_back(bench_swapcontext(n / 10));
+  }
+#if !defined(COFCGI_BENCH_RAW_SWITCH)
+  rows[kInline].note = rows[kAsm].note = "not built (no asm switch for this target)";
+#endif
+#if !defined(COFCGI_BENCH_HAVE_BOOST)
+  rows[kFiber].note = rows[kFcontext].note = "skipped: Boost.Context not found at configure time";
+#endif
+  bench::print_table("ns/switch", rows);
+
+  const double fctx = bench::median(rows[kFcontext].samples);
+  if (fctx > 0) {
+    const double a = bench::median(rows[kLibco].samples);
+    const double b = bench::median(rows[kCpp].samples);
+    std::printf("| ratio | value | target |\n| --- | ---: | --- |\n");
+    std::printf("| (a) libco API / (d) fcontext | %.2f | <= 1.0: %s |\n", a / fctx,
+                a / fctx <= 1.0 ? "met" : "MISSED");
+    std::printf("| (b) C++ API scheduler round trip / (d) fcontext | %.2f | (no target: includes the loop) |\n",
+                b / fctx);
+    if (!rows[kInline].samples.empty()) {
+      const double in = bench::median(rows[kInline].samples);
+      std::printf("| (b') inlined switch_context / (d) fcontext | %.2f | <= 0.5: %s |\n", in / fctx,
+                  in / fctx <= 0.5 ? "met" : "MISSED");
+      const double as = bench::median(rows[kAsm].samples);
+      std::printf("| .S cofcgi_switch_context / (d) fcontext | %.2f | |\n", as / fctx);
+    }
+    std::printf("| (e) swapcontext / (d) fcontext | %.2f | |\n\n",
+                bench::median(rows[kSwapcontext].samples) / fctx);
+  }
+  return 0;
+}

@@ -1,0 +1,145 @@
+// Small helpers shared by the hooks tests: a stopwatch on the monotonic clock, an owned fd,
+// loopback listeners. Nothing here goes around the hooks: every call is the interposed one.
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "cofcgi/runtime.h"
+
+namespace hooks_test {
+
+inline double seconds_since(co::Deadline start) { return static_cast<double>(co::now_ns() - start) / 1e9; }
+
+// Fd owns one descriptor; closes it (through the hooked close) when it goes.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pair {
+  Fd a, b;
+};
+
+// socket_pair makes a blocking AF_UNIX stream pair (or datagram/seqpacket with `type`).
+inline Pair socket_pair(int type = SOCK_STREAM) {
+  int sv[2] = {-1, -1};
+  REQUIRE(::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == 0);
+  return Pair{Fd(sv[0]), Fd(sv[1])};
+}
+
+inline Pair pipe_pair() {
+  int p[2] = {-1, -1};
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  return Pair{Fd(p[0]), Fd(p[1])};
+}
+
+inline sockaddr_in loopback(std::uint16_t port_host_order) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_host_order);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// tcp_listener listens on 127.0.0.1 on a kernel-chosen port; *port receives it.
+inline Fd tcp_listener(std::uint16_t* port, int backlog = 512, int extra_type = 0) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | extra_type, 0));
+  REQUIRE(fd);
+  const int one = 1;
+  REQUIRE(::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+  sockaddr_in a = loopback(0);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd.get(), backlog) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+// A unix socket path in /tmp, unique to this process and `tag`, removed on destruction.
+class UnixPath {
+ public:
+  explicit UnixPath(const char* tag) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "/tmp/cofcgi-hooks-%d-%s.sock", static_cast<int>(::getpid()), tag);
+    path_ = buf;
+    ::unlink(path_.c_str());
+  }
+  ~UnixPath() { ::unlink(path_.c_str()); }
+  const char* c_str() const { return path_.c_str(); }
+  sockaddr_un addr() const {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+    return a;
+  }
+
+ private:
+  std::string path_;
+};
+
+inline Fd unix_listener(const UnixPath& path, int backlog = 512) {
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  sockaddr_un a = path.addr();
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd.get(), backlog) == 0);
+  return fd;
+}
+
+// write_all / read_exact: loops over short counts (blocking semantics expected).
+inline bool write_all(int fd, const void* buf, size_t n) {
+  const char* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+inline bool read_exact(int fd, void* buf, size_t n) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace hooks_test
