@@ -387,7 +387,7 @@ void Scheduler::loop(const std::function<bool()>& should_stop) {
     bool wakeup = false;
     poller_.wait_events(timeout, this, &wakeup);
     if (wakeup) run_posted();
-    timers_.expire(now_ns());
+    if (timers_.size() > 0) timers_.expire(now_ns());  // no clock read (~40 ns) for nothing
   }
   stop_requested_ = false;
 }

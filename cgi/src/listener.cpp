@@ -1,0 +1,170 @@
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <system_error>
+
+#include "io.h"
+
+namespace cofcgi::cgi::detail {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// A unix socket file nobody accepts on is left over from a dead process: safe to remove.
+bool stale_unix_socket(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (!S_ISSOCK(st.st_mode)) {
+    errno = EEXIST;
+    fail("listen path " + path + " exists and is not a socket");
+  }
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  const bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(probe);
+  if (live) {
+    errno = EADDRINUSE;
+    fail("another process is serving on " + path);
+  }
+  return true;
+}
+
+Listener listen_unix(const std::string& path, const ServerOptions& options) {
+  Listener l;
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    fail("unix socket path too long: " + path);
+  }
+  if (stale_unix_socket(path)) ::unlink(path.c_str());
+  l.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (l.fd < 0) fail("socket");
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  // Create the file with the requested mode from the start (no window where it is open).
+  const mode_t old_mask = ::umask(static_cast<mode_t>(~options.unix_socket_mode & 0777));
+  const int r = ::bind(l.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (r != 0) fail("bind " + path);
+  if (::chmod(path.c_str(), options.unix_socket_mode) != 0) fail("chmod " + path);
+  if (::listen(l.fd, options.backlog) != 0) fail("listen " + path);
+  l.is_unix = true;
+  l.bound = "unix:" + path;
+  l.unix_path = path;
+  return l;
+}
+
+Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
+  std::string host;
+  std::string port;
+  if (!spec.empty() && spec[0] == '[') {
+    const std::size_t close = spec.find(']');
+    if (close == std::string::npos || close + 1 >= spec.size() || spec[close + 1] != ':') {
+      errno = EINVAL;
+      fail("bad listen address " + spec);
+    }
+    host = spec.substr(1, close - 1);
+    port = spec.substr(close + 2);
+  } else {
+    const std::size_t colon = spec.rfind(':');
+    if (colon == std::string::npos) {
+      errno = EINVAL;
+      fail("listen address needs HOST:PORT or unix:PATH: " + spec);
+    }
+    host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  char* end = nullptr;
+  const long port_number = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || port_number < 0 || port_number > 65535) {
+    errno = EINVAL;
+    fail("bad port in " + spec);
+  }
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(port_number));
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(port_number));
+    len = sizeof *v6;
+  } else if (host == "localhost") {
+    ::inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(port_number));
+    len = sizeof *v4;
+  } else {
+    errno = EINVAL;
+    fail("listen host must be a numeric address: " + host);
+  }
+  Listener l;
+  l.fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (l.fd < 0) fail("socket");
+  const int one = 1;
+  ::setsockopt(l.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(l.fd, reinterpret_cast<sockaddr*>(&storage), len) != 0) fail("bind " + spec);
+  if (::listen(l.fd, options.backlog) != 0) fail("listen " + spec);
+  // Report the port the kernel chose for ":0".
+  socklen_t blen = sizeof storage;
+  ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&storage), &blen);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    l.bound = std::string(text) + ":" + std::to_string(ntohs(v4->sin_port));
+  } else {
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    l.bound = "[" + std::string(text) + "]:" + std::to_string(ntohs(v6->sin6_port));
+  }
+  l.is_tcp = true;
+  return l;
+}
+
+}  // namespace
+
+Listener open_listener(const ServerOptions& options) {
+  const std::string& spec = options.listen;
+  if (spec.rfind("unix:", 0) == 0) return listen_unix(spec.substr(5), options);
+  if (!spec.empty()) return listen_tcp(spec, options);
+  // FCGI_LISTENSOCK_FILENO: a listening socket on fd 0, as spawn-fcgi passes it.
+  Listener l;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    fail("no --listen given and fd 0 is not a listening socket");
+  }
+  int accepting = 0;
+  socklen_t alen = sizeof accepting;
+  if (::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0 || !accepting) {
+    errno = EINVAL;
+    fail("fd 0 is a socket but not listening");
+  }
+  l.fd = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+  if (l.fd < 0 || !set_nonblocking(l.fd)) fail("adopting fd 0");
+  l.is_unix = addr.ss_family == AF_UNIX;
+  l.is_tcp = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
+  l.bound = "fd:0";
+  return l;
+}
+
+}  // namespace cofcgi::cgi::detail

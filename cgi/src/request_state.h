@@ -1,0 +1,88 @@
+// The server's per-connection and per-request state, shared by connection.cpp (records in),
+// request.cpp/response.cpp (the handler's view) and server.cpp (threads, drain).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cofcgi/cgi/request.h"
+#include "cofcgi/cgi/response.h"
+#include "cofcgi/cgi/server.h"
+#include "cofcgi/runtime/cond_var.h"
+#include "cofcgi/runtime/mutex.h"
+#include "cofcgi/runtime/wait_group.h"
+
+namespace cofcgi::cgi::detail {
+
+struct Connection;
+struct ThreadContext;
+
+// Why a request is answered without its handler running.
+enum class Rejection { none, params_too_large, body_too_large };
+
+struct RequestState {
+  Connection* conn = nullptr;
+  std::uint16_t id = 0;
+  bool keep_conn = false;
+  Rejection rejection = Rejection::none;
+  std::string params_bytes;      // PARAMS stream, parsed once complete
+  Params params;                 // views into params_bytes
+  bool params_done = false;
+  std::string stdin_pending;     // STDIN bytes received but not read by the handler yet
+  std::size_t stdin_total = 0;   // all STDIN bytes received
+  bool stdin_done = false;
+  bool aborted = false;
+  co::CondVar stdin_ready;       // handler waits here for STDIN
+  co::Deadline params_deadline = co::kNoDeadline;
+  std::int64_t started_ns = 0;
+  std::size_t bytes_out = 0;
+  int status = 0;
+};
+
+struct Connection {
+  int fd = -1;
+  ThreadContext* thread = nullptr;
+  co::Mutex write_mutex;          // records of concurrent requests interleave whole
+  std::map<std::uint16_t, std::unique_ptr<RequestState>> requests;
+  std::size_t served = 0;
+  bool close_after_requests = false;  // a request without FCGI_KEEP_CONN, or a limit reached
+  bool broken = false;            // a write failed: no more output
+  bool reading = false;           // parked waiting for input (so drain may wake it)
+  co::WaitGroup handlers;         // request coroutines still running
+  co::CondVar idle;               // signalled when a request ends
+
+  // write_all sends bytes under write_mutex with the write timeout; false if the peer is gone.
+  bool write_all(const char* data, std::size_t size);
+};
+
+// One per server thread: its scheduler runs the accept loop, connections and requests.
+struct ThreadContext {
+  Server::Impl* server = nullptr;
+  int listen_fd = -1;
+  bool draining = false;
+  std::map<int, Connection*> connections;  // by fd, for the drain
+};
+
+}  // namespace cofcgi::cgi::detail
+
+namespace cofcgi::cgi {
+
+struct Server::Impl {
+  ServerOptions options;
+  Handler handler;
+  int listen_fd = -1;
+  bool listen_is_unix = false;
+  bool listen_is_tcp = false;
+  std::string bound;
+  std::string unix_path;           // unlinked at exit when we created it
+  std::vector<std::string> allowed_peers;  // FCGI_WEB_SERVER_ADDRS
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> requests_in_flight{0};
+  std::atomic<bool> stop_requested{false};
+  int stop_eventfd = -1;           // written by stop() to wake the main thread
+};
+
+}  // namespace cofcgi::cgi
