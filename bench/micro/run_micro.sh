@@ -30,6 +30,8 @@ reps=()
 [[ -n "${REPS:-}" ]] && reps=(--reps "$REPS")
 date_tag="$(date +%Y-%m-%d)"
 out="$root/bench/results/micro-$date_tag.md"
+# Never overwrite an earlier run of the day (it may carry notes added by hand).
+[[ -e "$out" ]] && out="$root/bench/results/micro-$date_tag-$(date +%H%M%S).md"
 mkdir -p "$root/bench/results"
 
 {

@@ -29,6 +29,9 @@ namespace {
 Coroutine* from_libco(stCoRoutine_t* co) { return reinterpret_cast<Coroutine*>(co); }
 stCoRoutine_t* to_libco(Coroutine* co) { return reinterpret_cast<stCoRoutine_t*>(co); }
 
+// co_resume on a thread without a scheduler yet (it can only log the misuse).
+[[gnu::noinline]] void resume_on_new_scheduler(Coroutine* co) { Scheduler::get().resume_tail(co); }
+
 std::size_t attr_stack_size(int requested) {
   if (requested <= 0) return co::kDefaultStackSize;  // libco's rule for 0 and below
   const auto size = static_cast<std::size_t>(requested);
@@ -69,16 +72,21 @@ void co_resume(stCoRoutine_t* co) {
     co::log_printf(co::LogLevel::error, "co_resume(NULL) ignored");
     return;
   }
-  Scheduler::get().resume_tail(from_libco(co));  // errors are logged there
+  // Written so that the common case keeps no frame: a tail jump into resume_tail.
+  if (Scheduler* sched = Scheduler::get_if_exists()) [[likely]] {
+    sched->resume_tail(from_libco(co));  // errors are logged there
+    return;
+  }
+  resume_on_new_scheduler(from_libco(co));
 }
 
 void co_yield_ct() {
-  Scheduler& sched = Scheduler::get();
-  if (!sched.in_coroutine()) {
+  Scheduler* sched = Scheduler::get_if_exists();  // none yet: certainly not in a coroutine
+  if (sched == nullptr || !sched->in_coroutine()) [[unlikely]] {
     co::log_printf(co::LogLevel::error, "co_yield outside a coroutine ignored");
     return;
   }
-  sched.yield_tail();
+  sched->yield_tail();
 }
 
 // libco yields the running coroutine whatever the argument; so does this.

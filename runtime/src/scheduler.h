@@ -119,6 +119,8 @@ class Scheduler {
   std::size_t detached_live_ = 0;
   std::size_t stacks_in_use_ = 0;
   bool stop_requested_ = false;
+  std::uint32_t busy_rounds_ = 0;  // loop rounds that found coroutines still ready
+  static constexpr std::uint32_t kBusyPollInterval = 61;
   bool in_loop_ = false;
   UniqueFd wakeup_fd_;
   std::mutex posted_mutex_;

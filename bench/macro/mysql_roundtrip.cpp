@@ -1,0 +1,319 @@
+// mysql_roundtrip: MariaDB round trips per second (`SELECT 1`), one run, side by side:
+//   - coroutines: N coroutines on ONE thread, each looping pool.acquire() + query + release
+//     over a co::mysql::Pool of N connections (libmariadb's socket calls park through the
+//     hooks);
+//   - threads:    N std::threads, each with its own blocking libmariadb connection.
+// Both use the same query helper (co::mysql::query: mysql_real_query + mysql_store_result +
+// rows copied into strings). The server is a private mariadbd the benchmark starts itself
+// (tests/support/mariadb_server.h) and kills at the end. Each (transport, client) pair runs
+// for a fixed time after a warm-up; the pairs alternate so that the noise of a shared
+// machine hits both alike. The client and the server share this machine's cores: the
+// figures are for one box, not a network.
+//
+//   build-bench/bench/macro/mysql_roundtrip [--seconds S] [--workers N] [--transport tcp|unix|both]
+//                                           [--rounds R]
+// defaults: 5 s per measurement, 64 workers, both transports, 1 round.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mysql.h>
+
+#include "cofcgi/adapters/mysql.h"
+#include "cofcgi/adapters/mysql_pool.h"
+#include "cofcgi/runtime.h"
+#include "mariadb_server.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  double seconds = 5;
+  double warmup = 1;
+  int workers = 64;
+  int rounds = 1;
+  bool tcp = true;
+  bool unix_socket = true;
+};
+
+struct Sample {
+  std::string client;
+  std::string transport;
+  int workers = 0;
+  int threads = 0;
+  double seconds = 0;
+  long long round_trips = 0;
+  double p50_us = 0, p99_us = 0, max_us = 0;
+  double cpu_s = 0;  // this process's user+sys CPU during the measurement
+  long long errors = 0;
+};
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Latencies in microseconds, bucketed (1 µs buckets up to 100 ms), so recording is cheap and
+// the same for both clients.
+struct Histogram {
+  std::vector<std::uint32_t> buckets = std::vector<std::uint32_t>(100001, 0);
+  long long count = 0;
+  void add(double us) {
+    const auto b = static_cast<std::size_t>(std::min(us, 100000.0));
+    ++buckets[b];
+    ++count;
+  }
+  void merge(const Histogram& o) {
+    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
+    count += o.count;
+  }
+  double percentile(double p) const {
+    const long long target = static_cast<long long>(static_cast<double>(count) * p);
+    long long seen = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      seen += buckets[i];
+      if (seen > target) return static_cast<double>(i);
+    }
+    return static_cast<double>(buckets.size() - 1);
+  }
+  double max() const {
+    for (std::size_t i = buckets.size(); i-- > 0;) {
+      if (buckets[i]) return static_cast<double>(i);
+    }
+    return 0;
+  }
+};
+
+double us_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::micro>(b - a).count();
+}
+
+co::mysql::Config config_for(const cofcgi_test::MariadbServer& srv, bool unix_socket, int connections) {
+  co::mysql::Config c;
+  if (unix_socket) {
+    c.unix_socket = srv.socket_path();
+  } else {
+    c.host = srv.host();
+    c.port = srv.port();
+  }
+  c.user = srv.user();
+  c.password = srv.password();
+  c.database = srv.database();
+  c.max_connections = static_cast<std::size_t>(connections);
+  c.acquire_timeout = std::chrono::milliseconds(30000);
+  c.ping_after_idle = std::chrono::milliseconds(60000);
+  return c;
+}
+
+MYSQL* connect_raw(const co::mysql::Config& c) {
+  MYSQL* m = mysql_init(nullptr);
+  const unsigned timeout = 10;
+  mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  const bool unix_socket = !c.unix_socket.empty();
+  if (!mysql_real_connect(m, unix_socket ? "localhost" : c.host.c_str(), c.user.c_str(), c.password.c_str(),
+                          c.database.c_str(), unix_socket ? 0 : c.port,
+                          unix_socket ? c.unix_socket.c_str() : nullptr, 0)) {
+    std::fprintf(stderr, "connect: %s\n", mysql_error(m));
+    std::exit(1);
+  }
+  return m;
+}
+
+Sample run_coroutines(const cofcgi_test::MariadbServer& srv, bool unix_socket, const Options& o) {
+  co::mysql::Pool pool(config_for(srv, unix_socket, o.workers));
+  std::vector<Histogram> hist(static_cast<std::size_t>(o.workers));
+  long long errors = 0;
+  bool measuring = false, stop = false;
+  double cpu0 = 0;
+  Clock::time_point t_begin, t_end;
+  for (int w = 0; w < o.workers; ++w) {
+    co::go([&, w] {
+      Histogram& h = hist[static_cast<std::size_t>(w)];
+      while (!stop) {
+        const auto t0 = Clock::now();
+        try {
+          auto conn = pool.acquire();
+          const auto r = conn.query("SELECT 1");
+          if (r.size() != 1 || r.value(0, 0) != "1") ++errors;
+        } catch (const std::exception& e) {
+          ++errors;
+          std::fprintf(stderr, "coroutine: %s\n", e.what());
+          co::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (measuring) h.add(us_between(t0, Clock::now()));
+      }
+    });
+  }
+  // The conductor: warm-up (connections opened), then the measured window.
+  co::go([&] {
+    co::sleep_for(std::chrono::duration<double>(o.warmup));
+    for (auto& h : hist) h = Histogram();
+    cpu0 = cpu_seconds();
+    t_begin = Clock::now();
+    measuring = true;
+    co::sleep_for(std::chrono::duration<double>(o.seconds));
+    measuring = false;
+    t_end = Clock::now();
+    stop = true;
+  });
+  co::run();
+  const double cpu1 = cpu_seconds();
+  Histogram all;
+  for (const auto& h : hist) all.merge(h);
+  Sample s;
+  s.client = "coroutines + co::mysql::Pool";
+  s.transport = unix_socket ? "unix socket" : "tcp 127.0.0.1";
+  s.workers = o.workers;
+  s.threads = 1;
+  s.seconds = std::chrono::duration<double>(t_end - t_begin).count();
+  s.round_trips = all.count;
+  s.p50_us = all.percentile(0.5);
+  s.p99_us = all.percentile(0.99);
+  s.max_us = all.max();
+  s.cpu_s = cpu1 - cpu0;
+  s.errors = errors;
+  return s;
+}
+
+Sample run_threads(const cofcgi_test::MariadbServer& srv, bool unix_socket, const Options& o) {
+  const co::mysql::Config c = config_for(srv, unix_socket, o.workers);
+  std::vector<Histogram> hist(static_cast<std::size_t>(o.workers));
+  std::atomic<bool> measuring{false}, stop{false};
+  std::atomic<long long> errors{0};
+  std::atomic<int> connected{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < o.workers; ++w) {
+    threads.emplace_back([&, w] {
+      co::mysql::thread_init();
+      MYSQL* m = connect_raw(c);
+      ++connected;
+      Histogram& h = hist[static_cast<std::size_t>(w)];
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto t0 = Clock::now();
+        try {
+          const auto r = co::mysql::query(m, "SELECT 1");
+          if (r.size() != 1 || r.value(0, 0) != "1") ++errors;
+        } catch (const std::exception& e) {
+          ++errors;
+          std::fprintf(stderr, "thread: %s\n", e.what());
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (measuring.load(std::memory_order_relaxed)) h.add(us_between(t0, Clock::now()));
+      }
+      mysql_close(m);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));
+  while (connected.load() < o.workers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Histograms are reset by their owner only; here: start counting from now.
+  const double cpu0 = cpu_seconds();
+  const auto t_begin = Clock::now();
+  measuring = true;
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  measuring = false;
+  const auto t_end = Clock::now();
+  const double cpu1 = cpu_seconds();
+  stop = true;
+  for (auto& t : threads) t.join();
+  Histogram all;
+  for (const auto& h : hist) all.merge(h);
+  Sample s;
+  s.client = "std::threads, a connection each";
+  s.transport = unix_socket ? "unix socket" : "tcp 127.0.0.1";
+  s.workers = o.workers;
+  s.threads = o.workers;
+  s.seconds = std::chrono::duration<double>(t_end - t_begin).count();
+  s.round_trips = all.count;
+  s.p50_us = all.percentile(0.5);
+  s.p99_us = all.percentile(0.99);
+  s.max_us = all.max();
+  s.cpu_s = cpu1 - cpu0;
+  s.errors = errors.load();
+  return s;
+}
+
+void usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s [--seconds S] [--warmup S] [--workers N] [--rounds R] [--transport tcp|unix|both]\n",
+               argv0);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) usage(argv[0]);
+      return argv[++i];
+    };
+    if (a == "--seconds") {
+      o.seconds = std::atof(next());
+    } else if (a == "--warmup") {
+      o.warmup = std::atof(next());
+    } else if (a == "--workers") {
+      o.workers = std::atoi(next());
+    } else if (a == "--rounds") {
+      o.rounds = std::atoi(next());
+    } else if (a == "--transport") {
+      const std::string t = next();
+      o.tcp = t == "tcp" || t == "both";
+      o.unix_socket = t == "unix" || t == "both";
+      if (!o.tcp && !o.unix_socket) usage(argv[0]);
+    } else {
+      usage(argv[0]);
+    }
+  }
+  if (o.workers <= 0 || o.seconds <= 0 || o.rounds <= 0) usage(argv[0]);
+
+  co::mysql::library_init();  // main thread, before any thread or coroutine
+  co::mysql::thread_init();
+  cofcgi_test::MariadbServer srv;
+  srv.start();
+  std::string server_version = "?";
+  {
+    MYSQL* m = connect_raw(config_for(srv, true, 1));
+    server_version = mysql_get_server_info(m);
+    mysql_close(m);
+  }
+  std::printf("private mariadbd %s (bootstrap %lld ms, start %lld ms); libmariadb %s; %u cores; "
+              "%d workers, %.1f s per measurement after %.1f s warm-up\n\n",
+              server_version.c_str(), static_cast<long long>(srv.bootstrap_time().count()),
+              static_cast<long long>(srv.last_start_time().count()), mysql_get_client_info(),
+              std::thread::hardware_concurrency(), o.workers, o.seconds, o.warmup);
+  std::fflush(stdout);
+
+  std::vector<Sample> samples;
+  for (int round = 0; round < o.rounds; ++round) {
+    for (const bool unix_socket : {false, true}) {
+      if (unix_socket ? !o.unix_socket : !o.tcp) continue;
+      samples.push_back(run_coroutines(srv, unix_socket, o));
+      samples.push_back(run_threads(srv, unix_socket, o));
+    }
+  }
+
+  std::printf("| client | transport | workers | client threads | seconds | round trips | round trips/s | "
+              "p50 µs | p99 µs | max µs | client CPU s | client CPU µs/round trip | errors |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& s : samples) {
+    std::printf("| %s | %s | %d | %d | %.2f | %lld | %.0f | %.0f | %.0f | %.0f | %.2f | %.1f | %lld |\n",
+                s.client.c_str(), s.transport.c_str(), s.workers, s.threads, s.seconds, s.round_trips,
+                static_cast<double>(s.round_trips) / s.seconds, s.p50_us, s.p99_us, s.max_us, s.cpu_s,
+                s.round_trips ? s.cpu_s * 1e6 / static_cast<double>(s.round_trips) : 0.0, s.errors);
+  }
+  srv.stop();
+  return 0;
+}
