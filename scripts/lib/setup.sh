@@ -19,7 +19,7 @@ COFCGI_JOBS="${COFCGI_JOBS:-2}"
 
 # What the build, the tests and the benchmark peers need: scripts/lib/apt-packages.txt.
 mapfile -t COFCGI_APT_PACKAGES < <(sed 's/#.*//; s/[[:space:]]//g; /^$/d' \
-  "$COFCGI_ROOT/scripts/lib/apt-packages.txt")
+  "$COFCGI_ROOT/scripts/lib/apt-packages.txt" | awk '!seen[$0]++')
 
 cofcgi_log() { printf '==> %s\n' "$*" >&2; }
 cofcgi_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -55,12 +55,24 @@ cofcgi_install_deps() {
     return 0
   fi
   cofcgi_log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  cofcgi_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null ||
-    cofcgi_die "apt-get update failed"
-  cofcgi_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    --no-install-recommends "${missing[@]}" </dev/null ||
-    cofcgi_die "apt-get install failed: ${missing[*]}"
+  # The tests start private mariadbd/nginx instances themselves: keep the packages' own
+  # services from starting (Debian's policy-rc.d protocol; 101 = "action forbidden"), in a
+  # chroot or container they would only hold ports and memory. Only a policy we created is
+  # removed again.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e "$policy" ]] &&
+    printf '#!/bin/sh\n# written by cofcgi scripts/lib/setup.sh while it installs packages\nexit 101\n' |
+    cofcgi_as_root tee "$policy" >/dev/null && cofcgi_as_root chmod 755 "$policy"; then
+    created_policy=1
+  fi
+  local rc=0
+  cofcgi_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null || rc=$?
+  if ((rc == 0)); then
+    cofcgi_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      --no-install-recommends "${missing[@]}" </dev/null || rc=$?
+  fi
+  ((created_policy)) && cofcgi_as_root rm -f "$policy"
+  ((rc == 0)) || cofcgi_die "apt-get update/install failed (exit $rc): ${missing[*]}"
 }
 
 # cofcgi_configure DIR [CMAKE_ARGS...]
