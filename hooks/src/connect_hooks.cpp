@@ -3,6 +3,7 @@
 // FdInfo::forced_nonblock); connect flips O_NONBLOCK only for its own duration, the way
 // libmariadb does itself, and waits with the socket's send timeout.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "cofcgi/runtime/netpoll.h"
@@ -22,6 +23,23 @@ bool force_nonblock(int fd, FdInfo* info) {
   return true;
 }
 
+// accept_once is one accept4 on a listener the hooks made non-blocking. A blocking accept on
+// a unix listener that was shut down fails with EINVAL (unix_accept: "receive shutdown"),
+// but the non-blocking one says EAGAIN forever and no event would ever come to wake a
+// parked coroutine (or end the poll loop outside one): report what the blocking call does.
+int accept_once(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  const int nfd = REAL(accept4)(fd, addr, len, flags);
+  if (nfd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    pollfd p{fd, POLLRDHUP, 0};
+    if (REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLRDHUP)) {
+      errno = EINVAL;
+    } else {
+      errno = EAGAIN;
+    }
+  }
+  return nfd;
+}
+
 int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
   const bool active = co::hooks_active();
   FdView v = active ? view_of(fd) : FdView{FdTable::instance().get(fd)};
@@ -31,17 +49,20 @@ int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
       return REAL(accept4)(fd, addr, len, flags);
     }
     // The hooks made this listener non-blocking; outside a coroutine, block the thread as
-    // the user expects.
+    // the user expects, SO_RCVTIMEO included.
+    const KeepErrnoOnSuccess keep;
+    const co::Deadline deadline = deadline_for(v, Direction::read);
     for (;;) {
-      const int nfd = REAL(accept4)(fd, addr, len, flags);
-      if (nfd >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return nfd;
-      if (block_until_ready(fd, Direction::read, co::kNoDeadline) != 0) return -1;
+      const int nfd = accept_once(fd, addr, len, flags);
+      if (nfd >= 0) return keep(nfd);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return nfd;
+      if (block_until_ready(fd, Direction::read, deadline) != 0) return -1;
     }
   }
   if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket || !force_nonblock(fd, v.info)) {
     return REAL(accept4)(fd, addr, len, flags);
   }
-  return retry_on_eagain(fd, Direction::read, v, [&] { return REAL(accept4)(fd, addr, len, flags); });
+  return retry_on_eagain(fd, Direction::read, v, [&] { return accept_once(fd, addr, len, flags); });
 }
 
 void note_accepted(int nfd, int flags) {
@@ -49,6 +70,8 @@ void note_accepted(int nfd, int flags) {
   ErrnoGuard keep;
   co::fd_closing(nfd);
   if (FdInfo* info = FdTable::instance().renew(nfd)) {
+    // The kernel copies the listener's SO_RCVTIMEO/SO_SNDTIMEO to the accepted socket.
+    learn_timeouts(nfd, info);
     info->kind.store(FdKind::socket, std::memory_order_relaxed);
     info->user_nonblock.store((flags & SOCK_NONBLOCK) ? 1 : 0, std::memory_order_relaxed);
   }
@@ -83,6 +106,7 @@ COFCGI_HOOK_API int connect(int fd, const sockaddr* addr, socklen_t len) {
       v.info->forced_nonblock.load(std::memory_order_relaxed)) {
     return REAL(connect)(fd, addr, len);
   }
+  const KeepErrnoOnSuccess keep;
   const int flags = REAL(fcntl)(fd, F_GETFL);
   if (flags < 0 || REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
   int r = REAL(connect)(fd, addr, len);
@@ -104,7 +128,7 @@ COFCGI_HOOK_API int connect(int fd, const sockaddr* addr, socklen_t len) {
   }
   if (err != EBADF) (void)REAL(fcntl)(fd, F_SETFL, flags);
   if (r != 0) errno = err;
-  return r;
+  return keep(r);
 }
 
 }  // extern "C"

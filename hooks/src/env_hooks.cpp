@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <cstring>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -76,12 +77,17 @@ bool private_name(const char* name, std::size_t len) {
 
 void set_env_list(const char* const* names, std::size_t count) {
   std::lock_guard<std::mutex> lock(g_names_mutex);
-  auto* next = new std::vector<std::string>();
-  if (const auto* current = g_names.load(std::memory_order_acquire)) *next = *current;
+  const std::vector<std::string>* current = g_names.load(std::memory_order_acquire);
+  auto next = current != nullptr ? std::vector<std::string>(*current) : std::vector<std::string>();
   for (std::size_t i = 0; i < count; ++i) {
-    if (names[i] != nullptr && !registered(names[i], std::strlen(names[i]))) next->emplace_back(names[i]);
+    if (names[i] != nullptr && std::find(next.begin(), next.end(), names[i]) == next.end()) next.emplace_back(names[i]);
   }
-  g_names.store(next, std::memory_order_release);  // the old list is leaked on purpose
+  if (current != nullptr && next.size() == current->size()) return;  // nothing new
+  // A replaced list is never freed (a getenv on another thread may still be reading it);
+  // it stays reachable from here, so leak checkers do not report it.
+  static auto* retired = new std::vector<const std::vector<std::string>*>();
+  if (current != nullptr) retired->push_back(current);
+  g_names.store(new std::vector<std::string>(std::move(next)), std::memory_order_release);
 }
 
 }  // namespace cofcgi::hooks

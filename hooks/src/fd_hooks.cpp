@@ -2,11 +2,14 @@
 // the user's O_NONBLOCK, timeouts, generation) in step with the kernel, and wake the
 // coroutines parked on an fd before it is closed.
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "cofcgi/runtime/netpoll.h"
 #include "export.h"
@@ -17,8 +20,24 @@
 namespace cofcgi::hooks {
 namespace {
 
+// A vfork child (and a posix_spawn child) shares its parent's memory, and so the parent's
+// scheduler and netpoller: its close/dup2 must not touch them. g_pid is this process's pid as
+// the hooks know it: set at load, and again in every fork() child by an atfork handler,
+// which vfork and posix_spawn never run; so in such a child getpid() differs from it.
+// Nothing is cached by the child itself (it would be written into the parent's memory).
+std::atomic<pid_t> g_pid{0};
+void note_pid() { g_pid.store(::getpid(), std::memory_order_relaxed); }
+__attribute__((constructor)) void install_fork_handler() {
+  note_pid();
+  (void)pthread_atfork(nullptr, nullptr, &note_pid);
+}
+bool in_vfork_child() {
+  const pid_t known = g_pid.load(std::memory_order_relaxed);
+  return known != 0 && ::getpid() != known;
+}
+
 void note_created(int fd, FdKind kind, bool nonblock) {
-  if (fd < 0) return;
+  if (fd < 0 || in_vfork_child()) return;
   // A new life for this number: drop any registration an earlier life left in this thread's
   // netpoller (a file closed behind the hooks' back).
   co::fd_closing(fd);
@@ -26,16 +45,6 @@ void note_created(int fd, FdKind kind, bool nonblock) {
     info->kind.store(kind, std::memory_order_relaxed);
     info->user_nonblock.store(nonblock ? 1 : 0, std::memory_order_relaxed);
   }
-}
-
-// A vfork child shares its parent's memory (and so the parent's scheduler and netpoller):
-// its close/dup2 must not touch them. Such a child is the only way this thread's tid can
-// differ from the one the thread had when it first got here.
-thread_local pid_t tls_tid = 0;
-bool in_vfork_child() {
-  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  if (tls_tid == 0) tls_tid = tid;
-  return tls_tid != tid;
 }
 
 // Before an fd stops naming its file: wake its waiters (they get EBADF) and drop the epoll
@@ -72,7 +81,7 @@ int fcntl_impl(decltype(&::fcntl) real_fcntl, int fd, int cmd, long arg) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
       const int nfd = real_fcntl(fd, cmd, arg);
-      if (nfd >= 0) {
+      if (nfd >= 0 && !in_vfork_child()) {
         ErrnoGuard keep;
         co::fd_closing(nfd);
         FdTable::instance().copy_life(fd, nfd);
@@ -143,7 +152,7 @@ COFCGI_HOOK_API int shutdown(int fd, int how) { return REAL(shutdown)(fd, how); 
 
 COFCGI_HOOK_API int dup(int fd) {
   const int nfd = REAL(dup)(fd);
-  if (nfd >= 0) {
+  if (nfd >= 0 && !in_vfork_child()) {
     ErrnoGuard keep;
     co::fd_closing(nfd);
     FdTable::instance().copy_life(fd, nfd);
@@ -157,7 +166,7 @@ COFCGI_HOOK_API int dup2(int fd, int fd2) {
     retire(fd2);
   }
   const int r = REAL(dup2)(fd, fd2);
-  if (r >= 0 && fd != fd2) {
+  if (r >= 0 && fd != fd2 && !in_vfork_child()) {
     ErrnoGuard keep;
     FdTable::instance().copy_life(fd, fd2);
   }
@@ -170,7 +179,7 @@ COFCGI_HOOK_API int dup3(int fd, int fd2, int flags) {
     retire(fd2);
   }
   const int r = REAL(dup3)(fd, fd2, flags);
-  if (r >= 0) {
+  if (r >= 0 && !in_vfork_child()) {
     ErrnoGuard keep;
     FdTable::instance().copy_life(fd, fd2);
   }

@@ -1,7 +1,9 @@
 #include "hook_support.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <chrono>
 
@@ -23,6 +25,7 @@ FdView view_of(int fd) {
       return v;
     }
     kind = S_ISSOCK(st.st_mode) ? FdKind::socket : FdKind::other;
+    if (kind == FdKind::socket) learn_timeouts(fd, v.info);
     v.info->kind.store(kind, std::memory_order_relaxed);
   }
   std::int8_t nonblock = v.info->user_nonblock.load(std::memory_order_relaxed);
@@ -39,6 +42,18 @@ FdView view_of(int fd) {
   v.user_nonblock = nonblock == 1;
   v.generation = v.info->generation.load(std::memory_order_acquire);
   return v;
+}
+
+void learn_timeouts(int fd, FdInfo* info) {
+  const int saved = errno;
+  for (const int opt : {SO_RCVTIMEO, SO_SNDTIMEO}) {
+    timeval tv{};
+    socklen_t len = sizeof tv;
+    if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &len) != 0) continue;
+    const std::int64_t ns = static_cast<std::int64_t>(tv.tv_sec) * 1000000000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
+    (opt == SO_RCVTIMEO ? info->recv_timeout_ns : info->send_timeout_ns).store(ns, std::memory_order_relaxed);
+  }
+  errno = saved;
 }
 
 co::Deadline deadline_for(const FdView& v, Direction dir) {

@@ -42,14 +42,37 @@ int block_until_ready(int fd, Direction dir, co::Deadline deadline);
 
 inline short poll_events(Direction dir) { return dir == Direction::read ? POLLIN : POLLOUT; }
 
+// KeepErrnoOnSuccess: libc leaves errno alone when a call succeeds. A hook that parked let
+// the thread's other coroutines run (errno belongs to the thread, not the coroutine) and its
+// own non-blocking attempts set EAGAIN, so on success it puts the caller's errno back:
+// `return keep(result);` restores errno when result >= 0 and passes result through.
+class KeepErrnoOnSuccess {
+ public:
+  KeepErrnoOnSuccess() : saved_(errno) {}
+  template <typename T>
+  T operator()(T result) const {
+    if (result >= 0) errno = saved_;
+    return result;
+  }
+
+ private:
+  int saved_;
+};
+
+// learn_timeouts copies a socket's SO_RCVTIMEO/SO_SNDTIMEO from the kernel into its entry:
+// for sockets the hooks did not see configured (accepted ones inherit the listener's, fds
+// inherited from another program).
+void learn_timeouts(int fd, FdInfo* info);
+
 // retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
 // it succeeds, fails otherwise, or the deadline passes.
 template <typename Attempt>
 auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt) -> decltype(attempt()) {
+  const KeepErrnoOnSuccess keep;
   const co::Deadline deadline = deadline_for(v, dir);
   for (;;) {
     const auto result = attempt();
-    if (result >= 0) return result;
+    if (result >= 0) return keep(result);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return result;
     if (park_until_ready(fd, dir, deadline, v.generation) != 0) return -1;
@@ -62,9 +85,10 @@ auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt) ->
 // call, the call blocks the thread as libc would.
 template <typename Call>
 auto ready_then_call(int fd, Direction dir, const FdView& v, Call call) -> decltype(call()) {
+  const KeepErrnoOnSuccess keep;
   for (;;) {
     pollfd p{fd, poll_events(dir), 0};
-    if (REAL(poll)(&p, 1, 0) != 0) return call();
+    if (REAL(poll)(&p, 1, 0) != 0) return keep(call());
     if (park_until_ready(fd, dir, co::kNoDeadline, v.generation) != 0) return -1;
   }
 }

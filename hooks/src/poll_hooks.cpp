@@ -81,12 +81,13 @@ int epoll_wait_hook(int epfd, epoll_event* events, int max, int timeout_ms, cons
   const co::Deadline deadline =
       timeout_ms < 0 ? co::kNoDeadline : co::deadline_after(std::chrono::milliseconds(timeout_ms));
   const FdView v = view_of(epfd);
+  const KeepErrnoOnSuccess keep;
   for (;;) {
     const int n = REAL(epoll_pwait)(epfd, events, max, 0, mask);
-    if (n != 0) return n;
-    if (co::now_ns() >= deadline) return 0;
+    if (n != 0) return keep(n);
+    if (co::now_ns() >= deadline) return keep(0);
     if (park_until_ready(epfd, Direction::read, deadline, v.generation) != 0) {
-      if (errno == EAGAIN) return 0;  // timed out
+      if (errno == EAGAIN) return keep(0);  // timed out
       return -1;
     }
   }
@@ -101,7 +102,8 @@ extern "C" {
 
 COFCGI_HOOK_API int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (!co::hooks_active()) return REAL(poll)(fds, nfds, timeout);
-  return co::poll_fds(fds, nfds, timeout);
+  const KeepErrnoOnSuccess keep;
+  return keep(co::poll_fds(fds, nfds, timeout));
 }
 
 COFCGI_HOOK_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
@@ -117,7 +119,8 @@ COFCGI_HOOK_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fds
 // shares its thread's mask, so inside one it is not applied while parked.
 COFCGI_HOOK_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(ppoll)(fds, nfds, timeout, mask);
-  return co::poll_fds(fds, nfds, timespec_to_ms(timeout));
+  const KeepErrnoOnSuccess keep;
+  return keep(co::poll_fds(fds, nfds, timespec_to_ms(timeout)));
 }
 
 COFCGI_HOOK_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,
@@ -132,17 +135,19 @@ COFCGI_HOOK_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeou
 
 COFCGI_HOOK_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timeval* timeout) {
   if (!co::hooks_active()) return REAL(select)(nfds, readfds, writefds, exceptfds, timeout);
+  const KeepErrnoOnSuccess keep;
   const int r = select_via_poll(nfds, readfds, writefds, exceptfds, timeval_to_ms(timeout));
   // Linux's select reports the time left; after parking the whole timeout or a ready fd,
   // zero is what a caller looping on it needs least to be wrong about when it timed out.
   if (r == 0 && timeout != nullptr) *timeout = timeval{0, 0};
-  return r;
+  return keep(r);
 }
 
 COFCGI_HOOK_API int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
                             const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(pselect)(nfds, readfds, writefds, exceptfds, timeout, mask);
-  return select_via_poll(nfds, readfds, writefds, exceptfds, timespec_to_ms(timeout));
+  const KeepErrnoOnSuccess keep;
+  return keep(select_via_poll(nfds, readfds, writefds, exceptfds, timespec_to_ms(timeout)));
 }
 
 COFCGI_HOOK_API int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {

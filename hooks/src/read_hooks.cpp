@@ -2,6 +2,7 @@
 // (read becomes recv, readv becomes recvmsg) so O_NONBLOCK, which lives on the open file
 // description shared with every dup and which libmariadb flips itself, is never touched.
 // Other fds (pipes, eventfds, ttys) wait for readiness first, then make the real call.
+#include <limits.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -38,16 +39,17 @@ ssize_t recvmsg_dontwait(int fd, const iovec* iov, int iovcnt) {
 // MSG_WAITALL on a blocking socket waits for the whole buffer; with MSG_DONTWAIT the kernel
 // returns what it has, so keep reading until full, EOF or error.
 ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
+  const KeepErrnoOnSuccess keep;
   size_t got = 0;
   while (got < n) {
     const ssize_t r = read_hook(
         fd, [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags | MSG_DONTWAIT, addr, len); },
         [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags, addr, len); });
-    if (r < 0) return got > 0 ? static_cast<ssize_t>(got) : r;
+    if (r < 0) return got > 0 ? keep(static_cast<ssize_t>(got)) : r;
     if (r == 0) break;
     got += static_cast<size_t>(r);
   }
-  return static_cast<ssize_t>(got);
+  return keep(static_cast<ssize_t>(got));
 }
 
 ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
@@ -117,11 +119,43 @@ COFCGI_HOOK_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 COFCGI_HOOK_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
-  if (flags & MSG_DONTWAIT) return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-  // Blocking recvmmsg waits for the first message; the timeout argument is passed on.
-  return static_cast<int>(read_hook(
-      fd, [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT, timeout)); },
-      [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec, vlen, flags, timeout)); }));
+  if ((flags & MSG_DONTWAIT) || !co::hooks_active()) return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+  // A blocking recvmmsg waits for the first datagram, then goes on receiving until vlen
+  // arrived: with MSG_WAITFORONE only what is already queued, otherwise waiting for more.
+  // `timeout` is checked (and set to the time left) only after each datagram, as Linux does
+  // (man recvmmsg, BUGS); SO_RCVTIMEO ends a wait, returning what arrived.
+  if (vlen > IOV_MAX) vlen = IOV_MAX;  // the kernel's UIO_MAXIOV clamp
+  const KeepErrnoOnSuccess keep;
+  const co::Deadline end =
+      timeout != nullptr
+          ? co::now_ns() + static_cast<co::Deadline>(timeout->tv_sec) * 1000000000 + timeout->tv_nsec
+          : co::kNoDeadline;
+  unsigned int got = 0;
+  while (got < vlen) {
+    ssize_t r;
+    if (got > 0 && (flags & MSG_WAITFORONE)) {
+      r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr);
+    } else {
+      r = read_hook(
+          fd, [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr)); },
+          [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec + got, vlen - got, flags, nullptr)); });
+    }
+    if (r < 0) {
+      if (got > 0) break;  // what arrived before the error or timeout
+      return -1;
+    }
+    if (r == 0) break;
+    got += static_cast<unsigned int>(r);
+    if (timeout != nullptr) {
+      const co::Deadline left = end - co::now_ns();
+      if (left <= 0) {
+        *timeout = timespec{0, 0};
+        break;
+      }
+      *timeout = timespec{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    }
+  }
+  return keep(static_cast<int>(got));
 }
 
 }  // extern "C"

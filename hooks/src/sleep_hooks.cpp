@@ -18,19 +18,27 @@ std::chrono::nanoseconds to_duration(const timespec& ts) {
 
 bool valid(const timespec* ts) { return ts != nullptr && ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000; }
 
+// errno belongs to the thread: the coroutines that ran while this one slept may have set
+// it, and a successful sleep leaves the caller's value, as libc does.
+void park_for(std::chrono::nanoseconds d) {
+  const int saved = errno;
+  co::sleep_for(d);
+  errno = saved;
+}
+
 }  // namespace
 
 extern "C" {
 
 COFCGI_HOOK_API unsigned int sleep(unsigned int seconds) {
   if (!co::hooks_active()) return REAL(sleep)(seconds);
-  co::sleep_for(std::chrono::seconds(seconds));
+  park_for(std::chrono::seconds(seconds));
   return 0;
 }
 
 COFCGI_HOOK_API int usleep(useconds_t usec) {
   if (!co::hooks_active()) return REAL(usleep)(usec);
-  co::sleep_for(std::chrono::microseconds(usec));
+  park_for(std::chrono::microseconds(usec));
   return 0;
 }
 
@@ -40,8 +48,8 @@ COFCGI_HOOK_API int nanosleep(const timespec* req, timespec* rem) {
     errno = EINVAL;
     return -1;
   }
-  co::sleep_for(to_duration(*req));
-  if (rem != nullptr) *rem = timespec{0, 0};
+  park_for(to_duration(*req));
+  (void)rem;  // written only when a signal interrupts the sleep, which a parked one never is
   return 0;
 }
 
@@ -56,8 +64,8 @@ COFCGI_HOOK_API int clock_nanosleep(clockid_t clock, int flags, const timespec* 
     clock_gettime(clock, &now);
     d -= to_duration(now);
   }
-  if (d.count() > 0) co::sleep_for(d);
-  if (rem != nullptr && !(flags & TIMER_ABSTIME)) *rem = timespec{0, 0};
+  if (d.count() > 0) park_for(d);
+  (void)rem;  // as for nanosleep: libc writes it only on EINTR
   return 0;
 }
 

@@ -31,6 +31,7 @@ void consume(std::vector<iovec>& iov, std::size_t& first, std::size_t done) {
 // the bytes sent, or -1 with errno when nothing was sent.
 template <typename TrySend>
 ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send) {
+  const KeepErrnoOnSuccess keep;
   const co::Deadline deadline = deadline_for(v, Direction::write);
   std::size_t sent = 0;
   do {
@@ -43,10 +44,10 @@ ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send)
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (park_until_ready(fd, Direction::write, deadline, v.generation) == 0) continue;
     }
-    if (sent > 0) return static_cast<ssize_t>(sent);  // what a partial blocking write reports
+    if (sent > 0) return keep(static_cast<ssize_t>(sent));  // what a partial blocking write reports
     return -1;
   } while (sent < total);
-  return static_cast<ssize_t>(sent);
+  return keep(static_cast<ssize_t>(sent));
 }
 
 template <typename TrySend, typename RealCall>

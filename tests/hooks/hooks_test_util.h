@@ -20,6 +20,15 @@
 
 namespace hooks_test {
 
+// kSlack scales the upper time bounds of the concurrency checks: 1 in normal and ASan builds,
+// more under ThreadSanitizer, whose every switch and syscall is many times slower. Every
+// bound times kSlack stays well below what the same work takes when calls block the thread.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr double kSlack = 2.5;
+#else
+inline constexpr double kSlack = 1.0;
+#endif
+
 inline double seconds_since(co::Deadline start) { return static_cast<double>(co::now_ns() - start) / 1e9; }
 
 // Fd owns one descriptor; closes it (through the hooked close) when it goes.
@@ -129,6 +138,22 @@ inline bool write_all(int fd, const void* buf, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+// run_command runs a shell command (popen) and returns its stdout; *status gets pclose's
+// status (0: exited 0).
+inline std::string run_command(const std::string& command, int* status) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) {
+    *status = -1;
+    return out;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = ::pclose(p);
+  return out;
 }
 
 inline bool read_exact(int fd, void* buf, size_t n) {

@@ -61,7 +61,7 @@ TEST_CASE("sleep hooks: 200 coroutines each usleep(200 ms) finish together") {
   CHECK(o.finished == kCount);
   CHECK(o.bad_result == 0);
   CHECK(o.early == 0);
-  CHECK(o.elapsed < 0.9);  // a thread-blocking usleep would take 40 s
+  CHECK(o.elapsed < 0.9 * hooks_test::kSlack);  // a thread-blocking usleep would take 40 s
   MESSAGE("200 x usleep(200ms): " << o.elapsed << " s");
 }
 
@@ -71,7 +71,7 @@ TEST_CASE("sleep hooks: 200 coroutines each poll(NULL, 0, 200) finish together")
   CHECK(o.finished == kCount);
   CHECK(o.bad_result == 0);
   CHECK(o.early == 0);
-  CHECK(o.elapsed < 0.9);
+  CHECK(o.elapsed < 0.9 * hooks_test::kSlack);
   MESSAGE("200 x poll(NULL,0,200): " << o.elapsed << " s");
 }
 
@@ -80,12 +80,13 @@ TEST_CASE("sleep hooks: 200 coroutines each nanosleep(200 ms) finish together") 
   const Outcome o = run_sleepers(kCount, k200ms, [] {
     const timespec req{0, 200'000'000};
     timespec rem{7, 7};
-    return ::nanosleep(&req, &rem) == 0;
+    // libc writes rem only when a signal cuts the sleep short.
+    return ::nanosleep(&req, &rem) == 0 && rem.tv_sec == 7 && rem.tv_nsec == 7;
   });
   CHECK(o.finished == kCount);
   CHECK(o.bad_result == 0);
   CHECK(o.early == 0);
-  CHECK(o.elapsed < 0.9);
+  CHECK(o.elapsed < 0.9 * hooks_test::kSlack);
   MESSAGE("200 x nanosleep(200ms): " << o.elapsed << " s");
 }
 
@@ -107,7 +108,7 @@ TEST_CASE("sleep hooks: 200 coroutines each clock_nanosleep, relative and absolu
   CHECK(o.finished == kCount);
   CHECK(o.bad_result == 0);
   CHECK(o.early == 0);
-  CHECK(o.elapsed < 0.9);
+  CHECK(o.elapsed < 0.9 * hooks_test::kSlack);
 }
 
 TEST_CASE("sleep hooks: 20 coroutines each sleep(1) finish in about one second") {
@@ -116,7 +117,7 @@ TEST_CASE("sleep hooks: 20 coroutines each sleep(1) finish in about one second")
   CHECK(o.finished == 20);
   CHECK(o.bad_result == 0);
   CHECK(o.early == 0);
-  CHECK(o.elapsed < 1.5);  // sequential: 20 s
+  CHECK(o.elapsed < 1.5 * hooks_test::kSlack);  // sequential: 20 s
   MESSAGE("20 x sleep(1): " << o.elapsed << " s");
 }
 
