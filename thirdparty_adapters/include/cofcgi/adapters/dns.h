@@ -1,0 +1,38 @@
+// Name resolution that parks only the calling coroutine.
+//
+// Linking cofcgi::adapters is all it takes: the library exports getaddrinfo,
+// gethostbyname, gethostbyname_r, gethostbyname2, gethostbyname2_r and getnameinfo. Called
+// in a coroutine whose hooks are on, a lookup that needs DNS goes through c-ares on the
+// thread's netpoller; numeric hosts, names in /etc/hosts and calls outside coroutines are
+// glibc's own. freeaddrinfo is glibc's: results are laid out as glibc lays them out.
+// thirdparty_adapters/dns/README.md has the details (configuration, overrides, limits).
+//
+// This header only adds monitoring and housekeeping.
+#pragma once
+
+#include <cstdint>
+
+#define COFCGI_DNS_API __attribute__((visibility("default")))
+
+namespace cofcgi::adapters::dns {
+
+// Process-wide counters of the interposed calls made inside coroutines with hooks on (calls
+// elsewhere go to glibc untouched and are not counted).
+struct Stats {
+  std::uint64_t cares_lookups = 0;          // answered through c-ares
+  std::uint64_t glibc_lookups = 0;          // handed straight to glibc: no network needed
+                                            // (numeric host, /etc/hosts, argument errors)
+  std::uint64_t helper_thread_lookups = 0;  // glibc on a helper thread (configuration the
+                                            // c-ares path does not reproduce)
+  std::uint64_t queries_sent = 0;           // DNS queries handed to c-ares
+};
+
+COFCGI_DNS_API Stats stats();
+
+// release_thread_resolver destroys the calling thread's c-ares channel if it is idle (it
+// holds no sockets then, but some memory); the next lookup on the thread makes a new one.
+// Channels of other threads are theirs to release; a thread's channel also goes when the
+// thread ends.
+COFCGI_DNS_API void release_thread_resolver();
+
+}  // namespace cofcgi::adapters::dns
