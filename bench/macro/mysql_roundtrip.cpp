@@ -8,14 +8,26 @@
 // (tests/support/mariadb_server.h) and kills at the end. Each (transport, client) pair runs
 // for a fixed time after a warm-up; the pairs alternate so that the noise of a shared
 // machine hits both alike. The client and the server share this machine's cores: the
-// figures are for one box, not a network.
+// figures are for one box, not a network. Columns: round trips/s, latency percentiles of one
+// acquire+query(+release), and the CPU time the client process and mariadbd used during the
+// window (per round trip: what each side costs). On a busy machine the kernel shares CPU per
+// thread, so one client thread gets a smaller share than 64: compare the CPU columns too.
 //
 //   build-bench/bench/macro/mysql_roundtrip [--seconds S] [--workers N] [--transport tcp|unix|both]
-//                                           [--rounds R] [--warmup S] [--clients coroutines|threads|both]
+//                                           [--rounds R] [--warmup S] [--clients
+//                                           coroutines|threads|both]
+//                                           [--pin CLIENT_CPU,SERVER_CPU]
 //                                           [--server-arg --mariadbd-option=value]...
+// --pin puts the client (all its threads) on one core and mariadbd (all its threads, and the
+// ones it starts later) on another, so each side has a core of its own whatever the client's
+// thread count.
 // defaults: 5 s per measurement after 1 s of warm-up, 64 workers, both transports, both
 // clients, 1 round.
+#include <dirent.h>
+#include <mysql.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,8 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <mysql.h>
 
 #include "cofcgi/adapters/mysql.h"
 #include "cofcgi/adapters/mysql_pool.h"
@@ -48,6 +58,7 @@ struct Options {
   bool coroutines = true;
   bool threads = true;
   std::vector<std::string> server_args;  // extra mariadbd options (--server-arg, repeatable)
+  int client_cpu = -1, server_cpu = -1;  // --pin C,S: client on core C, mariadbd on core S
 };
 
 struct Sample {
@@ -58,7 +69,8 @@ struct Sample {
   double seconds = 0;
   long long round_trips = 0;
   double p50_us = 0, p99_us = 0, max_us = 0;
-  double cpu_s = 0;  // this process's user+sys CPU during the measurement
+  double cpu_s = 0;         // this process's user+sys CPU during the measurement
+  double server_cpu_s = 0;  // mariadbd's
   long long errors = 0;
 };
 
@@ -100,11 +112,51 @@ struct Histogram {
   }
 };
 
+// cpu_seconds_of: user+sys CPU of another process (/proc/PID/stat fields 14 and 15).
+double cpu_seconds_of(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return 0;
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (!p) return 0;
+  unsigned long long utime = 0, stime = 0;
+  // After ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+  if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                  &stime) != 2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// pin_process sets the affinity of every thread of `pid` (threads created later inherit it
+// from their creator).
+bool pin_process(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
+  DIR* d = opendir(path);
+  if (!d) return false;
+  bool ok = true;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    ok = sched_setaffinity(static_cast<pid_t>(std::atoi(e->d_name)), sizeof set, &set) == 0 && ok;
+  }
+  closedir(d);
+  return ok;
+}
+
 double us_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::micro>(b - a).count();
 }
 
-co::mysql::Config config_for(const cofcgi_test::MariadbServer& srv, bool unix_socket, int connections) {
+co::mysql::Config config_for(const cofcgi_test::MariadbServer& srv, bool unix_socket,
+                             int connections) {
   co::mysql::Config c;
   if (unix_socket) {
     c.unix_socket = srv.socket_path();
@@ -134,8 +186,8 @@ MYSQL* connect_raw(const co::mysql::Config& c) {
   if (write_timeout) mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &write_timeout);
   mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, c.charset.c_str());
   const bool unix_socket = !c.unix_socket.empty();
-  if (!mysql_real_connect(m, unix_socket ? "localhost" : c.host.c_str(), c.user.c_str(), c.password.c_str(),
-                          c.database.c_str(), unix_socket ? 0 : c.port,
+  if (!mysql_real_connect(m, unix_socket ? "localhost" : c.host.c_str(), c.user.c_str(),
+                          c.password.c_str(), c.database.c_str(), unix_socket ? 0 : c.port,
                           unix_socket ? c.unix_socket.c_str() : nullptr, 0)) {
     std::fprintf(stderr, "connect: %s\n", mysql_error(m));
     std::exit(1);
@@ -148,7 +200,7 @@ Sample run_coroutines(const cofcgi_test::MariadbServer& srv, bool unix_socket, c
   std::vector<Histogram> hist(static_cast<std::size_t>(o.workers));
   long long errors = 0;
   bool measuring = false, stop = false;
-  double cpu0 = 0;
+  double cpu0 = 0, cpu1 = 0, server_cpu0 = 0, server_cpu1 = 0;
   Clock::time_point t_begin, t_end;
   for (int w = 0; w < o.workers; ++w) {
     co::go([&, w] {
@@ -173,15 +225,17 @@ Sample run_coroutines(const cofcgi_test::MariadbServer& srv, bool unix_socket, c
     co::sleep_for(std::chrono::duration<double>(o.warmup));
     for (auto& h : hist) h = Histogram();
     cpu0 = cpu_seconds();
+    server_cpu0 = cpu_seconds_of(srv.pid());
     t_begin = Clock::now();
     measuring = true;
     co::sleep_for(std::chrono::duration<double>(o.seconds));
     measuring = false;
     t_end = Clock::now();
+    server_cpu1 = cpu_seconds_of(srv.pid());
+    cpu1 = cpu_seconds();
     stop = true;
   });
   co::run();
-  const double cpu1 = cpu_seconds();
   Histogram all;
   for (const auto& h : hist) all.merge(h);
   Sample s;
@@ -195,6 +249,7 @@ Sample run_coroutines(const cofcgi_test::MariadbServer& srv, bool unix_socket, c
   s.p99_us = all.percentile(0.99);
   s.max_us = all.max();
   s.cpu_s = cpu1 - cpu0;
+  s.server_cpu_s = server_cpu1 - server_cpu0;
   s.errors = errors;
   return s;
 }
@@ -231,11 +286,13 @@ Sample run_threads(const cofcgi_test::MariadbServer& srv, bool unix_socket, cons
   while (connected.load() < o.workers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Histograms are reset by their owner only; here: start counting from now.
   const double cpu0 = cpu_seconds();
+  const double server_cpu0 = cpu_seconds_of(srv.pid());
   const auto t_begin = Clock::now();
   measuring = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   measuring = false;
   const auto t_end = Clock::now();
+  const double server_cpu1 = cpu_seconds_of(srv.pid());
   const double cpu1 = cpu_seconds();
   stop = true;
   for (auto& t : threads) t.join();
@@ -252,15 +309,18 @@ Sample run_threads(const cofcgi_test::MariadbServer& srv, bool unix_socket, cons
   s.p99_us = all.percentile(0.99);
   s.max_us = all.max();
   s.cpu_s = cpu1 - cpu0;
+  s.server_cpu_s = server_cpu1 - server_cpu0;
   s.errors = errors.load();
   return s;
 }
 
 void usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--seconds S] [--warmup S] [--workers N] [--rounds R] [--transport tcp|unix|both]\n"
-               "          [--clients coroutines|threads|both] [--server-arg --mariadbd-option=value]...\n",
-               argv0);
+  std::fprintf(
+      stderr,
+      "usage: %s [--seconds S] [--warmup S] [--workers N] [--rounds R] [--transport "
+      "tcp|unix|both]\n"
+      "          [--clients coroutines|threads|both] [--server-arg --mariadbd-option=value]...\n",
+      argv0);
   std::exit(2);
 }
 
@@ -287,6 +347,8 @@ int main(int argc, char** argv) {
       o.tcp = t == "tcp" || t == "both";
       o.unix_socket = t == "unix" || t == "both";
       if (!o.tcp && !o.unix_socket) usage(argv[0]);
+    } else if (a == "--pin") {
+      if (std::sscanf(next(), "%d,%d", &o.client_cpu, &o.server_cpu) != 2) usage(argv[0]);
     } else if (a == "--server-arg") {
       o.server_args.emplace_back(next());
     } else if (a == "--clients") {
@@ -306,17 +368,24 @@ int main(int argc, char** argv) {
   server_options.extra_args = o.server_args;
   cofcgi_test::MariadbServer srv(server_options);
   srv.start();
+  if (o.client_cpu >= 0) {
+    if (!pin_process(getpid(), o.client_cpu) || !pin_process(srv.pid(), o.server_cpu)) {
+      std::fprintf(stderr, "--pin: sched_setaffinity failed\n");
+      return 1;
+    }
+  }
   std::string server_version = "?";
   {
     MYSQL* m = connect_raw(config_for(srv, true, 1));
     server_version = mysql_get_server_info(m);
     mysql_close(m);
   }
-  std::printf("private mariadbd %s (bootstrap %lld ms, start %lld ms); libmariadb %s; %u cores; "
-              "%d workers, %.1f s per measurement after %.1f s warm-up\n\n",
-              server_version.c_str(), static_cast<long long>(srv.bootstrap_time().count()),
-              static_cast<long long>(srv.last_start_time().count()), mysql_get_client_info(),
-              std::thread::hardware_concurrency(), o.workers, o.seconds, o.warmup);
+  std::printf(
+      "private mariadbd %s (bootstrap %lld ms, start %lld ms); libmariadb %s; %u cores; "
+      "%d workers, %.1f s per measurement after %.1f s warm-up\n\n",
+      server_version.c_str(), static_cast<long long>(srv.bootstrap_time().count()),
+      static_cast<long long>(srv.last_start_time().count()), mysql_get_client_info(),
+      std::thread::hardware_concurrency(), o.workers, o.seconds, o.warmup);
   std::fflush(stdout);
 
   std::vector<Sample> samples;
@@ -328,16 +397,22 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("| client | transport | workers | client threads | seconds | round trips | round trips/s | "
-              "p50 µs | p99 µs | max µs | client CPU s | client CPU µs/round trip | errors |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| client | transport | workers | client threads | seconds | round trips | round trips/s | "
+      "p50 µs | p99 µs | max µs | client CPU s | client CPU µs/rt | server CPU s | server CPU "
+      "µs/rt | "
+      "errors |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& s : samples) {
     char max_text[32];
     std::snprintf(max_text, sizeof max_text, s.max_us >= 100000 ? ">= %.0f" : "%.0f", s.max_us);
-    std::printf("| %s | %s | %d | %d | %.2f | %lld | %.0f | %.0f | %.0f | %s | %.2f | %.1f | %lld |\n",
-                s.client.c_str(), s.transport.c_str(), s.workers, s.threads, s.seconds, s.round_trips,
-                static_cast<double>(s.round_trips) / s.seconds, s.p50_us, s.p99_us, max_text, s.cpu_s,
-                s.round_trips ? s.cpu_s * 1e6 / static_cast<double>(s.round_trips) : 0.0, s.errors);
+    const double rt = s.round_trips ? static_cast<double>(s.round_trips) : 1.0;
+    std::printf(
+        "| %s | %s | %d | %d | %.2f | %lld | %.0f | %.0f | %.0f | %s | %.2f | %.1f | %.2f | %.1f | "
+        "%lld |\n",
+        s.client.c_str(), s.transport.c_str(), s.workers, s.threads, s.seconds, s.round_trips,
+        static_cast<double>(s.round_trips) / s.seconds, s.p50_us, s.p99_us, max_text, s.cpu_s,
+        s.cpu_s * 1e6 / rt, s.server_cpu_s, s.server_cpu_s * 1e6 / rt, s.errors);
   }
   srv.stop();
   return 0;

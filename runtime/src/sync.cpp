@@ -80,19 +80,19 @@ bool Semaphore::try_acquire() {
 }
 
 bool Semaphore::try_acquire_until(Deadline deadline) {
-  // Waiters queue even when a unit is free but others wait first: no barging.
+  // No barging: while others wait, a newcomer queues behind them.
   if (waiters_.empty() && try_acquire()) return true;
-  for (;;) {
-    const WakeReason reason = waiters_.wait(deadline);
-    if (reason == WakeReason::closed) return false;
-    if (try_acquire()) return true;
-    if (reason == WakeReason::timeout) return false;
-  }
+  // release() hands a unit straight to the woken waiter (as Mutex does), so being notified
+  // means owning one; a coroutine that releases and re-acquires at once cannot starve it.
+  return waiters_.wait(deadline) == WakeReason::notified;
 }
 
 void Semaphore::release(std::size_t n) {
-  count_ += n;
-  for (std::size_t i = 0; i < n && waiters_.notify_one(); ++i) {
+  for (; n > 0; --n) {
+    if (waiters_.wake_one() == nullptr) {
+      count_ += n;
+      return;
+    }
   }
 }
 

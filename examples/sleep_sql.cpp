@@ -1,0 +1,59 @@
+// sleep_sql: answers /?s=SECONDS by running SELECT SLEEP(SECONDS) on MariaDB through a
+// per-thread connection pool, and returns the result. The handler is plain synchronous
+// code; the pool and the hooks make every wait park only this request's coroutine.
+//   sleep_sql --listen 127.0.0.1:9000 --mysql-socket /run/mysqld/mysqld.sock --pool 300
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "cofcgi/adapters/mysql_pool.h"
+#include "cofcgi/cgi/server.h"
+#include "mysql_args.h"
+
+namespace {
+
+// One pool per server thread: a MYSQL* and the pool's parking belong to one scheduler.
+co::mysql::Pool& thread_pool(const co::mysql::Config& config) {
+  thread_local std::unique_ptr<co::mysql::Pool> pool;
+  if (!pool) pool = std::make_unique<co::mysql::Pool>(config);
+  return *pool;
+}
+
+bool valid_seconds(const std::string& s) {
+  if (s.empty() || s.size() > 12) return false;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  return *end == '\0' && v >= 0 && v <= 600;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::vector<std::string> rest;
+    cofcgi::cgi::ServerOptions options = cofcgi::cgi::parse_server_args(argc, argv, &rest);
+    const co::mysql::Config config = examples::parse_mysql_args(rest);
+    cofcgi::cgi::Server server(options, [&config](cofcgi::cgi::Request& request, cofcgi::cgi::Response& response) {
+      const std::string seconds = request.query("s").value_or("0");
+      response.set_content_type("text/plain");
+      if (!valid_seconds(seconds)) {
+        response.send_error(400, "s must be a number of seconds between 0 and 600\n");
+        return;
+      }
+      try {
+        auto connection = thread_pool(config).acquire();
+        const co::mysql::Result result = connection.query("SELECT SLEEP(" + seconds + ")");
+        response << "SLEEP(" << seconds << ") = " << result.value(0, 0) << "\n";
+      } catch (const co::mysql::Error& e) {
+        std::fprintf(stderr, "sleep_sql: %s\n", e.what());
+        response.send_error(503, "database unavailable\n");
+      }
+    });
+    return server.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sleep_sql: %s\n", e.what());
+    return 2;
+  }
+}

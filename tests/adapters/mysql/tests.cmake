@@ -1,0 +1,23 @@
+# MariaDB adapter tests (included from tests/adapters/CMakeLists.txt). One binary; one CTest
+# per *_test.cpp, each a process with its own private mariadbd (tests/support/
+# mariadb_server.h: bootstrapped in a temp dir, started on a unix socket and a loopback
+# port, killed when the process ends). Needs Debian's mariadb-server and libmariadb-dev
+# (scripts/lib/apt-packages.txt).
+
+# The fixture is a library of its own: the FastCGI layer's tests and the benchmarks use it
+# too. It needs only libmariadb (found by thirdparty_adapters/mysql/adapter.cmake).
+if(NOT TARGET cofcgi_test_mariadb_server)
+  add_library(cofcgi_test_mariadb_server STATIC ${PROJECT_SOURCE_DIR}/tests/support/mariadb_server.cpp)
+  target_include_directories(cofcgi_test_mariadb_server
+    PUBLIC ${PROJECT_SOURCE_DIR}/tests/support ${COFCGI_MARIADB_INCLUDE_DIR})
+  target_link_libraries(cofcgi_test_mariadb_server PUBLIC ${COFCGI_MARIADB_LIBRARY})
+endif()
+
+file(GLOB mysql_adapter_test_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*_test.cpp)
+# 120 s: each process bootstraps (~1.5 s) and starts (~0.2 s) its server; the fault test
+# kills and restarts it; all of it under ASan in the sanitizer pass.
+cofcgi_add_test_binary(mysql_adapter_tests
+  SOURCES ${mysql_adapter_test_sources}
+  LIBS cofcgi_adapters cofcgi_test_mariadb_server
+  TIMEOUT 120)
+target_include_directories(mysql_adapter_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR})

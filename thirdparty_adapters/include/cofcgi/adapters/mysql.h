@@ -1,0 +1,104 @@
+// MariaDB/MySQL through libmariadb inside coroutines: process/thread initialisation, the
+// error type and small query helpers on a MYSQL*. The pool is in mysql_pool.h.
+//
+// libmariadb needs no special API under cofcgi: its blocking socket calls (connect, poll,
+// recv, send) are hooked, so a coroutine blocked in mysql_real_connect / mysql_query /
+// mysql_stmt_execute parks and the thread runs the others. Rules:
+//  - mysql_library_init once per process before any thread or coroutine uses libmariadb:
+//    co::mysql::library_init() (std::call_once; co::mysql::Pool calls it too).
+//  - mysql_thread_init on each thread that uses it: co::mysql::thread_init() (idempotent;
+//    mysql_thread_end runs at thread exit).
+//  - A MYSQL* is used by one coroutine at a time and stays on the thread that opened it.
+//  - Timeouts are libmariadb's own (MYSQL_OPT_CONNECT_TIMEOUT, _READ_TIMEOUT,
+//    _WRITE_TIMEOUT, whole seconds); they park as well. libmariadb's stack use at a blocking
+//    call is ~2-3 KB: the default 128 KiB coroutine stack is plenty.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cofcgi/runtime/export.h"
+
+// libmariadb's handle types, declared so this header does not need <mysql.h>.
+typedef struct st_mysql MYSQL;
+typedef struct st_mysql_stmt MYSQL_STMT;
+
+namespace co::mysql {
+
+// library_init calls mysql_library_init once per process (thread-safe). Call it from main()
+// before starting threads; every other entry point here calls it as well.
+COFCGI_API void library_init();
+// thread_init calls mysql_thread_init once on the calling thread and arranges
+// mysql_thread_end at thread exit.
+COFCGI_API void thread_init();
+
+// Error: a failed libmariadb call, with the server's (or the client library's) error number,
+// SQLSTATE and message.
+class COFCGI_API Error : public std::runtime_error {
+ public:
+  Error(unsigned code, std::string sqlstate, const std::string& message);
+  // code: the server's error number (ER_*, e.g. 1146 no such table), libmariadb's (CR_*,
+  // 2000-2999, e.g. 2013 lost connection) or 0 for the pool's own errors.
+  unsigned code() const { return code_; }
+  const std::string& sqlstate() const { return sqlstate_; }
+  // connection_broken: the connection cannot be trusted any more: one of libmariadb's
+  // connection-level errors (2000-2029: cannot connect, server gone, lost during a query or
+  // by a read/write timeout, commands out of sync; 2055; 5013-5015 network read/write), or the
+  // server killed the connection or is shutting down. Statement-level client errors (2030 and
+  // up, e.g. CR_NO_DATA) are not. The pool discards such a connection instead of reusing it.
+  bool connection_broken() const { return is_connection_error(code_); }
+  static bool is_connection_error(unsigned code);
+
+ private:
+  unsigned code_;
+  std::string sqlstate_;
+};
+
+// AcquireTimeout: Pool::acquire found no free connection before its deadline
+// (code() == 0, sqlstate() == "HYT00").
+class COFCGI_API AcquireTimeout : public Error {
+ public:
+  explicit AcquireTimeout(const std::string& message) : Error(0, "HYT00", message) {}
+};
+
+// One row: a value per column, std::nullopt for SQL NULL. Values are the text protocol's
+// strings (binary-safe).
+using Row = std::vector<std::optional<std::string>>;
+
+struct COFCGI_API Result {
+  std::vector<std::string> columns;  // empty for statements without a result set
+  std::vector<Row> rows;
+  std::uint64_t affected_rows = 0;  // for INSERT/UPDATE/DELETE
+  std::uint64_t insert_id = 0;
+  unsigned warnings = 0;
+
+  std::size_t size() const { return rows.size(); }
+  bool empty() const { return rows.empty(); }
+  const Row& operator[](std::size_t i) const { return rows[i]; }
+  auto begin() const { return rows.begin(); }
+  auto end() const { return rows.end(); }
+  // value is rows.at(row).at(col), throwing std::out_of_range for NULL too.
+  const std::string& value(std::size_t row, std::size_t col) const;
+  // column_index finds a column by name (std::out_of_range when absent).
+  std::size_t column_index(std::string_view name) const;
+};
+
+// query runs one statement and returns its whole result (mysql_store_result); for several
+// result sets (a CALL or multi-statement) the last one is returned and all are consumed.
+// Throws Error.
+COFCGI_API Result query(MYSQL* mysql, std::string_view sql);
+// execute runs a statement and returns the affected rows (any result set is discarded).
+COFCGI_API std::uint64_t execute(MYSQL* mysql, std::string_view sql);
+// escape quotes `s` for a string literal in the connection's character set (no quotes added).
+COFCGI_API std::string escape(MYSQL* mysql, std::string_view s);
+// throw_error throws the connection's (or statement's) last error as co::mysql::Error,
+// prefixed with `context` when given.
+[[noreturn]] COFCGI_API void throw_error(MYSQL* mysql, const char* context = nullptr);
+[[noreturn]] COFCGI_API void throw_error(MYSQL_STMT* stmt, const char* context = nullptr);
+
+}  // namespace co::mysql
