@@ -37,7 +37,7 @@ class ConnectionReader {
   bool on_begin(const Record& r);
   bool on_params(RequestState& req, std::string_view content);
   void on_stdin(RequestState& req, std::string_view content);
-  void on_abort(RequestState& req);
+  bool on_abort(RequestState& req);
   bool answer_end(std::uint16_t id, ProtocolStatus status);
   co::Deadline next_deadline() const;
 
@@ -97,6 +97,7 @@ bool ConnectionReader::on_begin(const Record& r) {
                    r.request_id);
     return false;
   }
+  conn_.unfinished_stdin.erase(r.request_id);  // the id is reused: its old stream is over
   if (!begin.keep_conn()) conn_.close_after_requests = true;
   if (begin.role != Role::responder) {
     // AUTHORIZER and FILTER are not served: say so, as the spec asks.
@@ -182,6 +183,7 @@ void ConnectionReader::on_stdin(RequestState& req, std::string_view content) {
       // Keep the stream in step but stop storing: the handler gets BodyTooLarge.
       if (req.rejection == Rejection::none) req.rejection = Rejection::body_too_large;
       req.stdin_pending.clear();
+      req.stdin_read = 0;
     } else {
       req.stdin_pending.append(content);
     }
@@ -189,9 +191,25 @@ void ConnectionReader::on_stdin(RequestState& req, std::string_view content) {
   req.stdin_ready.notify_all();
 }
 
-void ConnectionReader::on_abort(RequestState& req) {
+// ABORT_REQUEST is answered with END_REQUEST at once (the spec asks for it; a handler may be
+// stuck in a long call and only notice at its next I/O). A request whose handler has not
+// started is simply dropped; a running one is detached from its id, so that the web server
+// may reuse the id, and its handler gets RequestAborted at its next read or write.
+bool ConnectionReader::on_abort(RequestState& req) {
   req.aborted = true;
   req.stdin_ready.notify_all();
+  if (req.finishing || req.end_sent) return true;  // its END_REQUEST is on the way anyway
+  const std::uint16_t id = req.id;
+  auto it = conn_.requests.find(id);
+  if (!req.started) {
+    conn_.requests.erase(it);  // destroys req
+    server_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    req.end_sent = true;
+    conn_.detached.push_back(std::move(it->second));
+    conn_.requests.erase(it);
+  }
+  return answer_end(id, ProtocolStatus::request_complete);
 }
 
 bool ConnectionReader::on_record(const Record& r) {
@@ -203,7 +221,14 @@ bool ConnectionReader::on_record(const Record& r) {
     write_unknown_type(record, r.type);
     return conn_.write_all(record, sizeof record);
   }
-  if (it == conn_.requests.end()) return true;  // the spec: ignore records of inactive ids
+  if (it == conn_.requests.end()) {
+    // The spec: ignore records of inactive ids. The end of the STDIN of a request answered
+    // early is noted: the connection may close now.
+    if (r.type == static_cast<std::uint8_t>(RecordType::stdin_stream) && r.content.empty()) {
+      conn_.unfinished_stdin.erase(r.request_id);
+    }
+    return true;
+  }
   RequestState& req = *it->second;
   switch (static_cast<RecordType>(r.type)) {
     case RecordType::params:
@@ -212,8 +237,7 @@ bool ConnectionReader::on_record(const Record& r) {
       on_stdin(req, r.content);
       return true;
     case RecordType::abort_request:
-      on_abort(req);
-      return true;
+      return on_abort(req);
     case RecordType::data:
       return true;  // FILTER's data stream: not served
     default:
@@ -259,8 +283,8 @@ void ConnectionReader::run() {
       filled -= offset;
     }
     if (conn_.broken) return;
-    if (conn_.close_after_requests && conn_.requests.empty() && filled == 0) return;
-    if (conn_.thread->draining && conn_.requests.empty()) return;
+    if (conn_.close_after_requests && conn_.quiet() && filled == 0) return;
+    if (conn_.thread->draining && conn_.quiet()) return;
 
     conn_.reading = true;
     const ssize_t n = read_some(conn_.fd, buffer.data() + filled, buffer.size() - filled, next_deadline());
@@ -286,10 +310,10 @@ void ConnectionReader::run() {
 
 }  // namespace
 
-bool Connection::write_all(const char* data, std::size_t size) {
+bool Connection::write_all(const char* data, std::size_t size, const RequestState* req) {
   if (broken) return false;
   std::lock_guard<co::Mutex> lock(write_mutex);
-  if (broken) return false;
+  if (broken || (req != nullptr && req->end_sent)) return false;
   const co::Deadline deadline = co::deadline_after(thread->server->options.write_timeout);
   if (!write_fully(fd, data, size, deadline)) {
     broken = true;
@@ -298,12 +322,36 @@ bool Connection::write_all(const char* data, std::size_t size) {
   return true;
 }
 
+void Connection::remove_request(const RequestState* req) {
+  if (!req->stdin_done && !req->aborted) unfinished_stdin.insert(req->id);
+  auto it = requests.find(req->id);
+  if (it != requests.end() && it->second.get() == req) {
+    requests.erase(it);
+    return;
+  }
+  for (auto d = detached.begin(); d != detached.end(); ++d) {
+    if (d->get() == req) {
+      detached.erase(d);
+      return;
+    }
+  }
+}
+
 void serve_connection(Connection& conn) {
-  ConnectionReader(conn, *conn.thread->server).run();
-  // Handlers still running: tell them the request is gone, and wait for them to end.
-  for (auto& [id, req] : conn.requests) {
-    req->aborted = true;
-    req->stdin_ready.notify_all();
+  Server::Impl& server = *conn.thread->server;
+  ConnectionReader(conn, server).run();
+  // Requests whose params never completed have no handler: they end here (and stop counting
+  // as in flight). Handlers still running: tell them the request is gone, wait for them.
+  for (auto it = conn.requests.begin(); it != conn.requests.end();) {
+    RequestState& req = *it->second;
+    if (!req.started) {
+      server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+      it = conn.requests.erase(it);
+      continue;
+    }
+    req.aborted = true;
+    req.stdin_ready.notify_all();
+    ++it;
   }
   conn.handlers.wait();
 }

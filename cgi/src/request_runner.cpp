@@ -17,7 +17,9 @@ void run_handler(RequestState& req, Server::Impl& server) {
     co::log_printf(co::LogLevel::warning, "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431",
                    req.id, server.options.max_params_bytes, server.options.max_params);
     response.send_error(431, "Request Header Fields Too Large\n");
-  } else if (req.rejection == Rejection::body_too_large && req.stdin_total == 0) {
+  } else if (req.rejection == Rejection::body_too_large) {
+    // Announced by CONTENT_LENGTH, or already more STDIN than allowed before the handler
+    // got to run: either way the handler is not run.
     co::log_printf(co::LogLevel::warning, "fastcgi: request %u: body over max_body (%zu bytes); 413", req.id,
                    server.options.max_body);
     response.send_error(413, "Payload Too Large\n");
@@ -64,15 +66,16 @@ void start_request(RequestState& req, Server::Impl& server) {
   co::Options options;
   options.stack_size = server.options.stack_size;
   options.name = "fastcgi-request";
+  req.started = true;
   co::go(options, [&req, &server, &conn] {
     run_handler(req, server);
-    const std::uint16_t id = req.id;
-    conn.requests.erase(id);  // destroys req
+    // By pointer, not id: an aborted request was detached and its id may be in use again.
+    conn.remove_request(&req);  // destroys req
     server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
     ++conn.served;
     const std::size_t limit = server.options.max_requests_per_connection;
     if (limit != 0 && conn.served >= limit) conn.close_after_requests = true;
-    if (conn.requests.empty() && (conn.close_after_requests || conn.thread->draining) && conn.reading) {
+    if (conn.quiet() && (conn.close_after_requests || conn.thread->draining) && conn.reading) {
       co::fd_closing(conn.fd);  // wake the reader so the connection closes now
     }
     conn.handlers.done();

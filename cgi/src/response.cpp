@@ -117,6 +117,14 @@ void Response::write(std::string_view bytes) {
 
 void Response::flush() {
   if (state_->aborted || state_->conn->broken) throw RequestAborted();
+  // Nothing goes out before the request's STDIN has ended. nginx stops sending the request
+  // body as soon as it has passed a response header on to its client
+  // (ngx_http_upstream_send_request_handler, `u->header_sent`), so a handler that streams its
+  // answer while the body still flows (echo) would wait forever for the rest of the body.
+  // Meanwhile the connection's reader keeps buffering the body (up to max_body). finish()
+  // does not wait: a complete answer (413, or one that ignores the body) may go out early.
+  while (!headers_sent_ && !state_->stdin_done && !state_->aborted) state_->stdin_ready.wait_until();
+  if (state_->aborted || state_->conn->broken) throw RequestAborted();
   std::string head;
   if (!headers_sent_) {
     render_headers(head, false);
@@ -128,7 +136,7 @@ void Response::flush() {
   append_stdout(out, state_->id, body_);
   state_->bytes_out += body_.size();
   body_.clear();
-  if (!out.empty() && !state_->conn->write_all(out.data(), out.size())) throw RequestAborted();
+  if (!out.empty() && !state_->conn->write_all(out.data(), out.size(), state_)) throw RequestAborted();
 }
 
 void Response::send_error(int code, std::string_view message) {
@@ -145,7 +153,9 @@ void Response::finish(std::uint32_t app_status) {
   finished_ = true;
   state_->status = status_;
   detail::Connection& conn = *state_->conn;
-  if (conn.broken) return;
+  // END_REQUEST went out already when the web server aborted the request.
+  if (conn.broken || state_->end_sent) return;
+  state_->finishing = true;
   // Everything in one write when possible: headers, body, the empty STDOUT that ends the
   // stream and END_REQUEST. Two writes per small response cost ~40 ms per request with
   // delayed ACKs (fastcgi++ measured).
@@ -168,7 +178,7 @@ void Response::finish(std::uint32_t app_status) {
   char end[kEndRequestSize];
   write_end_request(end, state_->id, app_status, ProtocolStatus::request_complete);
   out.append(end, kEndRequestSize);
-  (void)conn.write_all(out.data(), out.size());
+  (void)conn.write_all(out.data(), out.size(), state_);
 }
 
 }  // namespace cofcgi::cgi

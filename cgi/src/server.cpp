@@ -131,12 +131,22 @@ void accept_loop(ThreadContext& ctx) {
 }
 
 // drain runs on each server thread: stop accepting, close idle connections; busy ones close
-// after their last response.
+// after their last response. The last thread to drain closes the listening socket: from then
+// on connecting fails with ECONNREFUSED at once, instead of succeeding into a backlog nobody
+// accepts from any more (nginx would wait there until the process exits, then get a reset).
+// Closing only once every thread's accept loop has let go of the fd keeps each thread's
+// epoll registration consistent (fd_closing before close). For a socket inherited from a
+// supervisor (fd 0) this drops only our reference: siblings sharing it keep accepting.
 void drain(ThreadContext& ctx) {
   ctx.draining = true;
-  co::fd_closing(ctx.listen_fd);  // wakes this thread's accept loop
+  co::fd_closing(ctx.listen_fd);  // wakes this thread's accept loop, which then returns
+  Server::Impl& server = *ctx.server;
+  if (server.threads_to_drain.fetch_sub(1) == 1) {
+    ::close(server.listen_fd);
+    server.listen_closed.store(true);
+  }
   for (auto& [fd, conn] : ctx.connections) {
-    if (conn->requests.empty() && conn->reading) co::fd_closing(fd);
+    if (conn->quiet() && conn->reading) co::fd_closing(fd);
   }
 }
 
@@ -160,7 +170,10 @@ void Server::stop() {
   (void)::write(impl_->stop_eventfd, &one, sizeof one);
 }
 
-std::string Server::bound_address() const { return impl_->bound; }
+std::string Server::bound_address() const {
+  std::lock_guard<std::mutex> lock(impl_->bound_mutex);
+  return impl_->bound;
+}
 
 int Server::run() {
   Impl& impl = *impl_;
@@ -169,9 +182,14 @@ int Server::run() {
   impl.listen_fd = listener.fd;
   impl.listen_is_tcp = listener.is_tcp;
   impl.listen_is_unix = listener.is_unix;
-  impl.bound = listener.bound;
+  {
+    std::lock_guard<std::mutex> lock(impl.bound_mutex);
+    impl.bound = listener.bound;
+  }
   impl.unix_path = listener.unix_path;
   impl.allowed_peers = split_commas(std::getenv("FCGI_WEB_SERVER_ADDRS"));
+  impl.threads_to_drain.store(impl.options.threads);
+  impl.listen_closed.store(false);
 
   int signal_fd = -1;
   sigset_t old_mask;
@@ -220,9 +238,11 @@ int Server::run() {
     const co::Deadline give_up = co::deadline_after(impl.options.grace_period);
     while (impl.connections.load() > 0 || impl.requests_in_flight.load() > 0) {
       if (co::now_ns() >= give_up) {
-        co::log_printf(co::LogLevel::warning, "grace period over with %zu requests in flight; exiting",
+        // Not a clean drain: requests were cut off. Say so in the exit status (a supervisor,
+        // or a test running the server in-process, must not take this for success).
+        co::log_printf(co::LogLevel::warning, "grace period over with %zu requests in flight; exiting with status 1",
                        impl.requests_in_flight.load());
-        std::_Exit(0);
+        std::_Exit(1);
       }
       co::sleep_for(std::chrono::milliseconds(20));
     }
@@ -249,7 +269,7 @@ int Server::run() {
   serve_thread(true);
   for (std::thread& t : workers) t.join();
 
-  ::close(impl.listen_fd);
+  if (!impl.listen_closed.load()) ::close(impl.listen_fd);
   if (!impl.unix_path.empty()) ::unlink(impl.unix_path.c_str());
   if (signal_fd >= 0) {
     ::close(signal_fd);

@@ -35,7 +35,9 @@ class COFCGI_API Response {
     write(bytes);
     return *this;
   }
-  // flush sends what is buffered now (headers first).
+  // flush sends what is buffered now (headers first). The first flush of a request waits
+  // until the web server has sent the whole request body (nginx stops sending the body
+  // once a response header reached it); the body is buffered by the server meanwhile.
   void flush();
   // send_error is a complete plain-text error response, if headers were not sent yet.
   void send_error(int code, std::string_view message);

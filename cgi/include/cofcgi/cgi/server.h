@@ -56,11 +56,15 @@ class COFCGI_API Server {
   Server& operator=(const Server&) = delete;
 
   // run listens and serves until SIGTERM/SIGINT (or stop()); returns the exit code (0 after a
-  // clean drain). Throws std::system_error when it cannot listen.
+  // clean drain). The drain stops accepting at once (the listening socket is closed: new
+  // connections are refused) and waits up to grace_period for the requests in flight; past
+  // it the process exits with status 1 (std::_Exit: handlers cannot be interrupted).
+  // Throws std::system_error when it cannot listen.
   int run();
   // stop starts the same drain as SIGTERM; callable from any thread.
   void stop();
-  // bound_address is where the server listens once run() started ("127.0.0.1:40123").
+  // bound_address is where the server listens once run() bound its socket ("127.0.0.1:40123"),
+  // "" before; callable from any thread (poll it to learn a port chosen with ":0").
   std::string bound_address() const;
 
   struct Impl;
