@@ -1,5 +1,7 @@
 #include "request_runner.h"
 
+#include "cgi_environment.h"
+
 #include <exception>
 #include <string>
 
@@ -13,6 +15,7 @@ namespace {
 void run_handler(RequestState& req, Server::Impl& server) {
   Request request(&req);
   Response response(&req);
+  if (server.options.cgi_environment) export_cgi_environment(req);
   if (req.rejection == Rejection::params_too_large) {
     co::log_printf(co::LogLevel::warning, "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431",
                    req.id, server.options.max_params_bytes, server.options.max_params);

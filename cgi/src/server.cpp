@@ -27,6 +27,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "cofcgi/runtime/sleep.h"
+#include "cgi_environment.h"
 #include "connection.h"
 #include "io.h"
 #include "listener.h"
@@ -188,6 +189,12 @@ int Server::run() {
   }
   impl.unix_path = listener.unix_path;
   impl.allowed_peers = split_commas(std::getenv("FCGI_WEB_SERVER_ADDRS"));
+  if (impl.options.cgi_environment) {
+    if (!detail::cgi_environment_available()) {
+      co::log_printf(co::LogLevel::warning, "cgi_environment needs cofcgi::hooks linked; getenv will not see requests");
+    }
+    detail::register_cgi_environment();
+  }
   impl.threads_to_drain.store(impl.options.threads);
   impl.listen_closed.store(false);
 
@@ -310,6 +317,8 @@ ServerOptions parse_server_args(int argc, char** argv, std::vector<std::string>*
       o.max_body = number(arg, take_value());
     } else if (arg == "--access-log") {
       o.access_log = true;
+    } else if (arg == "--cgi-env") {
+      o.cgi_environment = true;
     } else if (rest != nullptr) {
       rest->push_back(argv[i]);
     } else {

@@ -41,10 +41,14 @@ struct ServerOptions {
   bool access_log = false;          // one line per request: method URI status bytes duration
   std::size_t stack_size = 0;       // handler coroutine stacks (0: runtime default, 128 KiB)
   bool handle_signals = true;       // SIGTERM/SIGINT drain; SIGPIPE ignored either way
+  // Legacy CGI code: in a handler, getenv("QUERY_STRING"), getenv("HTTP_HOST") & co. return
+  // this request's values (per coroutine: needs cofcgi::hooks linked; ignored without it).
+  // The standard CGI variables and common HTTP_* headers only.
+  bool cgi_environment = false;
 };
 
 // parse_server_args reads the options every example takes: --listen ADDR, --threads N,
-// --max-body BYTES, --access-log. Unknown arguments are left for the caller (returned in
+// --max-body BYTES, --access-log, --cgi-env. Unknown arguments are left for the caller (returned in
 // `rest`); a malformed value throws std::invalid_argument.
 COFCGI_API ServerOptions parse_server_args(int argc, char** argv, std::vector<std::string>* rest = nullptr);
 
