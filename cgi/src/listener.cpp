@@ -143,21 +143,25 @@ Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
 }  // namespace
 
 Listener open_listener(const ServerOptions& options) {
+  static const std::string kDefaultListen = "127.0.0.1:9000";
   const std::string& spec = options.listen;
   if (spec.rfind("unix:", 0) == 0) return listen_unix(spec.substr(5), options);
-  if (!spec.empty()) return listen_tcp(spec, options);
-  // FCGI_LISTENSOCK_FILENO: a listening socket on fd 0, as spawn-fcgi passes it.
+  if (!spec.empty() && spec != "fd:0") return listen_tcp(spec, options);
+  // FCGI_LISTENSOCK_FILENO: a listening socket on fd 0, as spawn-fcgi and `cgi-fcgi -start`
+  // pass it. With no address given and no such socket, the default address.
   Listener l;
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
-  if (::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    fail("no --listen given and fd 0 is not a listening socket");
-  }
   int accepting = 0;
   socklen_t alen = sizeof accepting;
-  if (::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0 || !accepting) {
-    errno = EINVAL;
-    fail("fd 0 is a socket but not listening");
+  const bool inherited = ::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+                         ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 && accepting;
+  if (!inherited) {
+    if (spec == "fd:0") {
+      errno = ENOTSOCK;
+      fail("--listen fd:0 but fd 0 is not a listening socket");
+    }
+    return listen_tcp(kDefaultListen, options);
   }
   l.fd = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
   if (l.fd < 0 || !set_nonblocking(l.fd)) fail("adopting fd 0");

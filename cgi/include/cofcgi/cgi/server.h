@@ -18,9 +18,10 @@
 namespace cofcgi::cgi {
 
 struct ServerOptions {
-  // "HOST:PORT", "[V6]:PORT", "unix:PATH", or "" for the listening socket inherited on fd 0
-  // (FCGI_LISTENSOCK_FILENO, as spawn-fcgi and nginx-style supervisors pass it).
-  std::string listen = "127.0.0.1:9000";
+  // "HOST:PORT", "[V6]:PORT", "unix:PATH", or "fd:0" for the listening socket inherited on
+  // fd 0 (FCGI_LISTENSOCK_FILENO, as spawn-fcgi and `cgi-fcgi -start` pass it). Empty (the
+  // default): fd 0 when it is a listening socket, else 127.0.0.1:9000.
+  std::string listen;
   int threads = 1;
   mode_t unix_socket_mode = 0660;  // permissions of a unix socket we create
   int backlog = 1024;
