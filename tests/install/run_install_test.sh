@@ -42,7 +42,10 @@ for lib in libcofcgi_runtime.so libcofcgi_hooks.so; do
   [[ -e "$libdir/$lib" ]] || fail "$libdir/$lib not installed"
 done
 # The twin of co_accept that libco programs declare themselves (C++ linkage).
-nm -D --defined-only "$libdir/libcofcgi_hooks.so" | grep -q ' _Z9co_acceptiP8sockaddrPj$' ||
+# (Outputs are captured before grep -q: with pipefail, grep -q quitting early would make the
+# writer's SIGPIPE fail the pipeline.)
+exports="$(nm -D --defined-only "$libdir/libcofcgi_hooks.so")"
+grep -q ' _Z9co_acceptiP8sockaddrPj$' <<<"$exports" ||
   fail "libcofcgi_hooks.so does not export the C++-linkage co_accept"
 echo "ok: headers, $config, $pc, libraries in $libdir"
 
@@ -58,8 +61,9 @@ found="$(sed -n 's/^cofcgi_DIR:PATH=//p' "$work/consumer-build/CMakeCache.txt")"
 out="$("$work/consumer-build/consumer")" || fail "consumer exited $?"
 echo "$out"
 grep -qx 'consumer: OK' <<<"$out" || fail "consumer did not print 'consumer: OK'"
-ldd "$work/consumer-build/consumer" | grep -q "$libdir/libcofcgi_runtime.so" ||
-  fail "consumer is not linked against $libdir/libcofcgi_runtime.so: $(ldd "$work/consumer-build/consumer")"
+libs="$(ldd "$work/consumer-build/consumer")"
+grep -qF "$libdir/libcofcgi_runtime.so" <<<"$libs" ||
+  fail "consumer is not linked against $libdir/libcofcgi_runtime.so: $libs"
 
 step "pkg-config --cflags --libs cofcgi"
 flags="$(PKG_CONFIG_PATH="$(dirname "$pc")" "$PKG_CONFIG" --cflags --libs cofcgi)"

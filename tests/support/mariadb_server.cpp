@@ -1,5 +1,6 @@
 // See mariadb_server.h.
 #include "mariadb_server.h"
+#include "fixture_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,32 +33,6 @@ namespace cofcgi_test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// ---- servers still running at exit() are killed (the destructor may never run) ----------
-
-std::mutex& live_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::set<pid_t>& live_pids() {
-  static std::set<pid_t>* pids = new std::set<pid_t>;  // never destroyed: used from atexit
-  return *pids;
-}
-void kill_live_servers() {
-  std::lock_guard<std::mutex> lock(live_mutex());
-  for (pid_t pid : live_pids()) ::kill(pid, SIGKILL);
-  live_pids().clear();
-}
-void track(pid_t pid) {
-  static std::once_flag once;
-  std::call_once(once, [] { std::atexit(kill_live_servers); });
-  std::lock_guard<std::mutex> lock(live_mutex());
-  live_pids().insert(pid);
-}
-void untrack(pid_t pid) {
-  std::lock_guard<std::mutex> lock(live_mutex());
-  live_pids().erase(pid);
-}
 
 // ---- small helpers ---------------------------------------------------------------------
 
@@ -120,31 +95,6 @@ std::string system_tables_dir(const std::string& mariadbd) {
   return {};
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::uint16_t pick_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw MariadbServerError(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw MariadbServerError(std::string("bind port 0: ") + std::strerror(e));
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Temp dirs whose owner died without cleaning up (SIGKILL, crash) are removed here; each
 // holds a datadir of ~15 MB.
 void remove_stale_dirs(const fs::path& tmp) {
@@ -205,18 +155,6 @@ int wait_child(pid_t pid, Clock::time_point deadline) {
     if (Clock::now() >= deadline) return -1;
     pause_briefly(5000);
   }
-}
-
-std::string describe_status(int status) {
-  char buf[64];
-  if (WIFEXITED(status)) {
-    std::snprintf(buf, sizeof buf, "exited with %d", WEXITSTATUS(status));
-  } else if (WIFSIGNALED(status)) {
-    std::snprintf(buf, sizeof buf, "killed by signal %d", WTERMSIG(status));
-  } else {
-    std::snprintf(buf, sizeof buf, "status %d", status);
-  }
-  return buf;
 }
 
 // Options shared by the bootstrap and the server: those that shape the files must agree.
@@ -368,13 +306,13 @@ void MariadbServer::bootstrap() {
   }
   for (auto& a : storage_args(datadir_, dir_)) args.push_back(std::move(a));
   const pid_t pid = spawn_child(args, dir_ + "/bootstrap.log", input);
-  track(pid);
+  track_process_group(pid);
   const int status = wait_child(pid, Clock::now() + std::chrono::minutes(5));
   if (status == -1) {
     ::kill(pid, SIGKILL);
     wait_child(pid, Clock::now() + std::chrono::seconds(10));
   }
-  untrack(pid);
+  untrack_process_group(pid);
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     throw MariadbServerError("mariadb fixture: bootstrap " +
                              (status == -1 ? std::string("timed out") : describe_status(status)) +
@@ -404,7 +342,7 @@ void MariadbServer::spawn() {
   for (auto& a : storage_args(datadir_, dir_)) args.push_back(std::move(a));
   for (const auto& a : options_.extra_args) args.push_back(a);
   pid_ = spawn_child(args, dir_ + "/mariadbd.out", "");
-  track(pid_);
+  track_process_group(pid_);
 }
 
 bool MariadbServer::reap(bool block) {
@@ -412,7 +350,7 @@ bool MariadbServer::reap(bool block) {
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, block ? 0 : WNOHANG);
   if (r == 0) return false;
-  untrack(pid_);
+  untrack_process_group(pid_);
   pid_ = -1;
   return true;
 }
@@ -424,7 +362,7 @@ void MariadbServer::wait_until_ready() {
     int status = 0;
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
-      untrack(pid_);
+      untrack_process_group(pid_);
       pid_ = -1;
       fail("mariadbd " + describe_status(status) +
            " while starting (last connect error: " + last_error + ")");
@@ -512,7 +450,7 @@ void MariadbServer::stop() {
     ::kill(pid_, SIGKILL);
     wait_child(pid_, Clock::now() + std::chrono::seconds(30));
   }
-  untrack(pid_);
+  untrack_process_group(pid_);
   pid_ = -1;
 }
 
@@ -521,7 +459,7 @@ void MariadbServer::kill(int sig) {
   ::kill(pid_, sig);
   if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGABRT) {
     wait_child(pid_, Clock::now() + std::chrono::seconds(60));
-    untrack(pid_);
+    untrack_process_group(pid_);
     pid_ = -1;
   }
 }

@@ -1,5 +1,6 @@
 // See nginx_server.h.
 #include "nginx_server.h"
+#include "fixture_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,57 +32,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// ---- nginx process groups still running at exit() are killed -------------------------
-
-std::mutex& live_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::set<pid_t>& live_groups() {
-  static std::set<pid_t>* groups = new std::set<pid_t>;  // never destroyed: used from atexit
-  return *groups;
-}
-void kill_live_groups() {
-  std::lock_guard<std::mutex> lock(live_mutex());
-  for (pid_t pgid : live_groups()) ::kill(-pgid, SIGKILL);
-  live_groups().clear();
-}
-void track(pid_t pgid) {
-  static std::once_flag once;
-  std::call_once(once, [] { std::atexit(kill_live_groups); });
-  std::lock_guard<std::mutex> lock(live_mutex());
-  live_groups().insert(pgid);
-}
-void untrack(pid_t pgid) {
-  std::lock_guard<std::mutex> lock(live_mutex());
-  live_groups().erase(pgid);
-}
-
 bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::uint16_t pick_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw NginxServerError(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw NginxServerError(std::string("bind port 0: ") + std::strerror(e));
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool accepts_connections(const std::string& host, std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -134,18 +85,6 @@ void remove_stale_dirs(const fs::path& tmp) {
     if (group >> pgid && pgid > 1) kill_stale_group(pgid);
     fs::remove_all(entry.path(), ec);
   }
-}
-
-std::string describe_status(int status) {
-  char buf[64];
-  if (WIFEXITED(status)) {
-    std::snprintf(buf, sizeof buf, "exited with %d", WEXITSTATUS(status));
-  } else if (WIFSIGNALED(status)) {
-    std::snprintf(buf, sizeof buf, "killed by signal %d", WTERMSIG(status));
-  } else {
-    std::snprintf(buf, sizeof buf, "status %d", status);
-  }
-  return buf;
 }
 
 }  // namespace
@@ -282,7 +221,7 @@ bool NginxServer::reap(bool block, int* status) {
     if (r < 0 && errno == EINTR) continue;
     // Reaped (or not our child any more): whatever is left of the group goes too.
     ::kill(-pid_, SIGKILL);
-    untrack(pid_);
+    untrack_process_group(pid_);
     pid_ = -1;
     return true;
   }
@@ -328,7 +267,7 @@ void NginxServer::start() {
     }
     ::setpgid(pid, pid);  // both sides set it: no window where kill(-pid) misses
     pid_ = pid;
-    track(pid);
+    track_process_group(pid);
     std::ofstream(dir_ + "/nginx.pgid") << pid << "\n";
 
     const auto deadline = Clock::now() + options_.start_timeout;
