@@ -60,6 +60,7 @@ struct Coroutine {
   bool hooks_enabled = false;     // libco co_enable_hook_sys; read by the hooks layer
   bool cancel_requested = false;  // set by the layers above (e.g. FastCGI abort)
   ExceptionState eh;              // C++ exception globals while switched out
+  int saved_errno = 0;            // errno while switched out
   LocalTable* locals = nullptr;   // coroutine-local values, allocated on first use
   // Private stack: the control block lives at the top of its own stack mapping.
   StackMemory stack;

@@ -102,7 +102,7 @@ void Scheduler::after_fork_in_child() {
   s->poller_.rebuild(s->wakeup_fd_.get(), s);
 }
 
-Scheduler::Scheduler() : eh_globals_(thread_exception_state()) {
+Scheduler::Scheduler() : eh_globals_(thread_exception_state()), errno_(&errno) {
   static std::once_flag fork_handler_once;
   std::call_once(fork_handler_once, [] { pthread_atfork(nullptr, nullptr, &Scheduler::after_fork_in_child); });
   main_.is_thread_main = true;
@@ -288,6 +288,9 @@ bool Scheduler::plain_switch(const Coroutine* to) const {
 // whoever called the caller with an indirect jump, so no `ret` executes after the switch.
 __attribute__((always_inline)) inline void Scheduler::tail_switch(Coroutine* from, Coroutine* to) {
   swap_exception_state(eh_globals_, from->eh, to->eh);
+  // errno is per thread, but a parked coroutine must find its own when it resumes.
+  from->saved_errno = *errno_;
+  *errno_ = to->saved_errno;
   current_ = to;
   cofcgi_switch_context(&from->sp, to->sp);
 }
@@ -480,6 +483,9 @@ void Scheduler::mover_main(void* arg) {
 
 void Scheduler::switch_to(Coroutine* from, Coroutine* to) {
   swap_exception_state(eh_globals_, from->eh, to->eh);
+  // errno is per thread, but a parked coroutine must find its own when it resumes.
+  from->saved_errno = *errno_;
+  *errno_ = to->saved_errno;
   current_ = to;
   SharedStack* s = to->shared;
   if (s != nullptr && s->occupant != to) {

@@ -113,6 +113,7 @@ class Scheduler {
   Netpoller poller_;
   StackPool stacks_;
   ExceptionState* eh_globals_;
+  int* errno_;  // this thread's errno (its address never changes)
   std::uint64_t next_id_ = 1;
   std::size_t live_ = 0;
   std::size_t ready_count_ = 0;
