@@ -115,6 +115,19 @@ void Response::write(std::string_view bytes) {
   if (body_.size() >= kFlushThreshold) flush();
 }
 
+void Response::take_pending(std::string& out, bool with_length) {
+  std::string head;
+  if (!headers_sent_) {
+    render_headers(head, with_length);
+    headers_sent_ = true;
+  }
+  out.reserve(out.size() + kHeaderSize * 2 + head.size() + body_.size() + 64);
+  append_stdout(out, state_->id, head);
+  append_stdout(out, state_->id, body_);
+  state_->bytes_out += body_.size();
+  body_.clear();
+}
+
 void Response::flush() {
   if (state_->aborted || state_->conn->broken) throw RequestAborted();
   // Nothing goes out before the request's STDIN has ended. nginx stops sending the request
@@ -125,17 +138,8 @@ void Response::flush() {
   // does not wait: a complete answer (413, or one that ignores the body) may go out early.
   while (!headers_sent_ && !state_->stdin_done && !state_->aborted) state_->stdin_ready.wait_until();
   if (state_->aborted || state_->conn->broken) throw RequestAborted();
-  std::string head;
-  if (!headers_sent_) {
-    render_headers(head, false);
-    headers_sent_ = true;
-  }
   std::string out;
-  out.reserve(head.size() + body_.size() + 64);
-  append_stdout(out, state_->id, head);
-  append_stdout(out, state_->id, body_);
-  state_->bytes_out += body_.size();
-  body_.clear();
+  take_pending(out, false);
   if (!out.empty() && !state_->conn->write_all(out.data(), out.size(), state_)) throw RequestAborted();
 }
 
@@ -161,16 +165,7 @@ void Response::finish(std::uint32_t app_status) {
   // delayed ACKs (fastcgi++ measured).
   std::string out;
   if (!state_->aborted) {
-    std::string head;
-    if (!headers_sent_) {
-      render_headers(head, true);
-      headers_sent_ = true;
-    }
-    out.reserve(head.size() + body_.size() + 64);
-    append_stdout(out, state_->id, head);
-    append_stdout(out, state_->id, body_);
-    state_->bytes_out += body_.size();
-    body_.clear();
+    take_pending(out, true);
     char end_stream[kHeaderSize];
     write_header(end_stream, RecordType::stdout_stream, state_->id, 0, 0);
     out.append(end_stream, kHeaderSize);

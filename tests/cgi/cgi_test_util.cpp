@@ -1,4 +1,5 @@
 #include "cgi_test_util.h"
+#include "fixture_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -140,30 +141,7 @@ TempDir::~TempDir() {
 // ---- Child -----------------------------------------------------------------------------
 
 Child::Child(const std::vector<std::string>& args, std::string log_path)
-    : log_path_(std::move(log_path)) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork: " + std::string(std::strerror(errno)));
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-}
+    : log_path_(std::move(log_path)), pid_(cofcgi_test::spawn_logged(args, log_path_)) {}
 
 Child::~Child() {
   if (pid_ > 0) {

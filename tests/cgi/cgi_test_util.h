@@ -60,8 +60,8 @@ class Child {
   std::string log() const { return read_file(log_path_); }
 
  private:
+  std::string log_path_;  // before pid_: the constructor spawns with it
   pid_t pid_ = -1;
-  std::string log_path_;
 };
 
 // App: a cofcgi program (examples/hello, examples/echo, the test server) started with

@@ -6,8 +6,16 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cofcgi_test {
+
+// spawn_logged forks and execs args in a process group of its own (a ^C to the test run is
+// the test's business, not the server's), stdout and stderr appended to `log`, stdin from
+// `input` (empty: /dev/null), no other fd inherited, no signal blocked. The child dies with
+// the thread that forked it (PR_SET_PDEATHSIG). Throws std::runtime_error if fork fails.
+pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log,
+                   const std::string& input = {});
 
 // track_process_group: SIGKILL this group at exit() unless untracked first.
 void track_process_group(pid_t pgid);

@@ -113,37 +113,6 @@ void remove_stale_dirs(const fs::path& tmp) {
   }
 }
 
-// spawn_child forks and execs argv with stdout/stderr to `log` and stdin from `input` (or
-// /dev/null). The child dies with the thread that forked it (PR_SET_PDEATHSIG) and inherits
-// no other fd.
-pid_t spawn_child(const std::vector<std::string>& args, const std::string& log,
-                  const std::string& input) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) throw MariadbServerError(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);  // a ^C to the test run is the test's business, not the server's
-    const int in = ::open(input.empty() ? "/dev/null" : input.c_str(), O_RDONLY);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 // wait_child reaps pid, polling so that a coroutine caller parks (usleep is hooked).
 // Returns the wait status, or -1 if it is still running at the deadline.
 int wait_child(pid_t pid, Clock::time_point deadline) {
@@ -305,7 +274,7 @@ void MariadbServer::bootstrap() {
             "--skip-test-db", "--skip-name-resolve"};
   }
   for (auto& a : storage_args(datadir_, dir_)) args.push_back(std::move(a));
-  const pid_t pid = spawn_child(args, dir_ + "/bootstrap.log", input);
+  const pid_t pid = spawn_logged(args, dir_ + "/bootstrap.log", input);
   track_process_group(pid);
   const int status = wait_child(pid, Clock::now() + std::chrono::minutes(5));
   if (status == -1) {
@@ -341,7 +310,7 @@ void MariadbServer::spawn() {
   };
   for (auto& a : storage_args(datadir_, dir_)) args.push_back(std::move(a));
   for (const auto& a : options_.extra_args) args.push_back(a);
-  pid_ = spawn_child(args, dir_ + "/mariadbd.out", "");
+  pid_ = spawn_logged(args, dir_ + "/mariadbd.out", "");
   track_process_group(pid_);
 }
 

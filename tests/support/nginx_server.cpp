@@ -242,30 +242,7 @@ void NginxServer::start() {
     port_ = pick_free_port();
     write_config();
     std::vector<std::string> args = {nginx, "-p", dir_ + "/", "-c", conf, "-e", err};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) fail(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::setpgid(0, 0);
-      const int in = ::open("/dev/null", O_RDONLY);
-      const int out = ::open(out_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (in < 0 || out < 0) ::_exit(126);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::syscall(SYS_close_range, 3U, ~0U, 0U);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::setpgid(pid, pid);  // both sides set it: no window where kill(-pid) misses
+    const pid_t pid = spawn_logged(args, out_log);
     pid_ = pid;
     track_process_group(pid);
     std::ofstream(dir_ + "/nginx.pgid") << pid << "\n";

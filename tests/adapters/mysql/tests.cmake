@@ -7,10 +7,10 @@
 # The fixture is a library of its own: the FastCGI layer's tests and the benchmarks use it
 # too. It needs only libmariadb (found by thirdparty_adapters/mysql/adapter.cmake).
 if(NOT TARGET cofcgi_test_mariadb_server)
-  add_library(cofcgi_test_mariadb_server STATIC ${PROJECT_SOURCE_DIR}/tests/support/mariadb_server.cpp
-    ${PROJECT_SOURCE_DIR}/tests/support/fixture_util.cpp)
+  add_library(cofcgi_test_mariadb_server STATIC ${PROJECT_SOURCE_DIR}/tests/support/mariadb_server.cpp)
   target_include_directories(cofcgi_test_mariadb_server
     PUBLIC ${PROJECT_SOURCE_DIR}/tests/support ${COFCGI_MARIADB_INCLUDE_DIR})
+  target_link_libraries(cofcgi_test_mariadb_server PUBLIC cofcgi_test_fixture_util)
   target_link_libraries(cofcgi_test_mariadb_server PUBLIC ${COFCGI_MARIADB_LIBRARY})
 endif()
 

@@ -52,6 +52,9 @@ class COFCGI_API Response {
 
  private:
   void render_headers(std::string& out, bool with_length);
+  // take_pending appends the headers (first time only) and the buffered body to `out` as
+  // STDOUT records and empties the buffer.
+  void take_pending(std::string& out, bool with_length);
   detail::RequestState* state_;
   int status_ = 200;
   std::string reason_;
