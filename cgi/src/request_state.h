@@ -84,6 +84,10 @@ struct ThreadContext {
   int listen_fd = -1;
   bool draining = false;
   std::map<int, Connection*> connections;  // by fd, for the drain
+  // Every connection reader of this thread reads into this buffer and copies out what it got
+  // before it can be switched away (see ConnectionReader::run): a kept connection parked in
+  // read then holds no buffer of its own.
+  std::vector<char> read_scratch = std::vector<char>(64 * 1024);
 };
 
 }  // namespace cofcgi::cgi::detail
