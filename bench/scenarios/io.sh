@@ -108,6 +108,19 @@ io_start_app() {
   wait_port "$port" "$started_pid" "$key"
 }
 
+# stop_app KEY: ends KEY's app (its process group) and waits until it is gone, so that its
+# port, memory and MariaDB connections are free again.
+stop_app() {
+  local pid="${app_pid[$1]}"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  sleep 0.2
+}
+
 # io_check KEY: one request through nginx must answer the sleep_sql body.
 io_check() {
   local body
@@ -272,19 +285,33 @@ EOF
       per="$(awk -v a="${idle_pss[$k_base]}" -v b="${idle_pss[$k_base-probe]}" -v n="$n" 'BEGIN {v = (a - b) / (n - 1); print (v > 1) ? v : 1}')"
       base="$(awk -v b="${idle_pss[$k_base-probe]}" -v p="$per" 'BEGIN {print b - p}')"
       n_eq="$(awk -v m="$cof_pss" -v b="$base" -v p="$per" -v cap="$io_eq_max" 'BEGIN {v = int((m - b) / p); if (v < 1) v = 1; if (v > cap) v = cap; print v}')"
-      eq_note+="| $k_base | $((${idle_pss[$k_base-probe]} / 1024)) | $(awk -v p="$per" 'BEGIN {printf "%.0f", p}') | $((cof_pss / 1024)) | $n_eq |"$'\n'
-      workers_of[$k_base-eq]=$n_eq
-      kill -TERM -- "-${app_pid[$k_base]}" 2>/dev/null || true  # its memory and connections go back
-      log "equal memory: $k_base with $n_eq workers (base $((${base%.*} / 1024)) MiB + $per KiB each vs cofcgi $((cof_pss / 1024)) MiB PSS)"
-      io_start_app "$k_base-eq" "$n_eq"
-      io_check "$k_base-eq"
-      drain "${app_port[$k_base-eq]}"
-      "${prio[@]}" wrk -t1 "-c$max_c" "-d$warmup" --timeout 30s "http://127.0.0.1:${web_port[$k_base-eq]}/?s=$io_sleep" >/dev/null 2>&1 || true
+      stop_app "$k_base"  # its memory and MariaDB connections go back
+      # Memory is not linear in workers (glibc shares at most 8 malloc arenas per core among
+      # threads): start with the estimate, then correct it once from the warm instance.
+      local pass eq_pss
+      for pass in 1 2; do
+        workers_of[$k_base-eq]=$n_eq
+        log "equal memory: $k_base with $n_eq workers (base $((${base%.*} / 1024)) MiB + $per KiB each vs cofcgi $((cof_pss / 1024)) MiB PSS)"
+        io_start_app "$k_base-eq" "$n_eq"
+        io_check "$k_base-eq"
+        drain "${app_port[$k_base-eq]}"
+        "${prio[@]}" wrk -t1 "-c$max_c" "-d$warmup" --timeout 30s "http://127.0.0.1:${web_port[$k_base-eq]}/?s=$io_sleep" >/dev/null 2>&1 || true
+        drain "${app_port[$k_base-eq]}"
+        eq_pss="$(mem_kib "${app_pid[$k_base-eq]}" | awk '{print $2}')"
+        ((pass == 2)) && break
+        per="$(awk -v a="$eq_pss" -v b="$base" -v n="$n_eq" 'BEGIN {v = (a - b) / n; print (v > 1) ? v : 1}')"
+        local n_next
+        n_next="$(awk -v m="$cof_pss" -v b="$base" -v p="$per" -v cap="$io_eq_max" 'BEGIN {v = int((m - b) / p); if (v < 1) v = 1; if (v > cap) v = cap; print v}')"
+        awk -v a="$n_next" -v b="$n_eq" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(d > 0.05 * b)}' || break
+        n_eq=$n_next
+        stop_app "$k_base-eq"
+      done
+      eq_note+="| $k_base | $((${idle_pss[$k_base-probe]} / 1024)) | $(awk -v p="$per" 'BEGIN {printf "%.0f", p}') | $((cof_pss / 1024)) | $n_eq | $((eq_pss / 1024)) |"$'\n'
       for ((r = 1; r <= rounds; r++)); do
         log "round $r/$rounds: $k_base-eq at c=$eq_c"
         io_measure "$r" "$k_base-eq" "$eq_c"
       done
-      kill -TERM -- "-${app_pid[$k_base-eq]}" 2>/dev/null || true
+      stop_app "$k_base-eq"
     done
   fi
   report_io
@@ -398,12 +425,14 @@ report_io() {
       echo "## Equal memory: how the peers' worker counts were chosen"
       echo
       echo "Workers = (cofcgi's peak PSS at c=$eq_c - the peer's base) / the peer's PSS per worker,"
-      echo "measured idle after warm-up: base from an instance with 1 worker, per worker from the"
-      echo "$io_workers-worker instance minus that (so a worker's MariaDB connection counts in it)."
-      echo "PSS is user-space memory only: a thread's kernel stack and task (~20 KiB) are not in it."
+      echo "measured idle after warm-up: base from an instance with 1 worker, per worker first from"
+      echo "the $io_workers-worker instance minus that (so a worker's MariaDB connection counts in it),"
+      echo "then corrected once from the warm equal-memory instance itself (memory is not linear in"
+      echo "threads: glibc shares its malloc arenas among them). PSS is user-space memory only: a"
+      echo "thread's kernel stack and task (~20 KiB) are not in it."
       echo
-      echo "| peer | 1-worker PSS MiB | PSS per worker KiB | cofcgi peak PSS MiB | workers given |"
-      echo "| --- | ---: | ---: | ---: | ---: |"
+      echo "| peer | 1-worker PSS MiB | PSS per worker KiB (final) | cofcgi peak PSS MiB | workers given | their PSS warm, idle, MiB |"
+      echo "| --- | ---: | ---: | ---: | ---: | ---: |"
       printf '%s' "$eq_note"
       echo
     fi
@@ -430,6 +459,13 @@ report_io() {
     plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
     plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
   done
+  for k in libfcgi-eq php-fpm-eq; do
+    awk -F'\t' -v k="$k" '$1 == k {print $2, $3, $5}' "$tmp/med.tsv" > "$tmp/plot-$k.dat"
+    [[ -s "$tmp/plot-$k.dat" ]] || continue
+    color="${colors[${k%-eq}]}"
+    plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with points pt 9 ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
+    plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with points pt 9 ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
+  done
   plot_rps+="(x < $io_pool ? x : $io_pool) / $io_sleep with lines dt 2 lc rgb \"#888888\" title \"Little's law: concurrency / ${io_sleep} s\""
   plot_p99="${plot_p99%, }"
   gnuplot <<EOF 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; log "gnuplot failed: no PNG"; }
@@ -439,6 +475,7 @@ set multiplot layout 1,2 title "SELECT SLEEP($io_sleep) per request through ngin
 set logscale xy
 set grid
 set xlabel "concurrent clients (wrk -c)"
+set xrange [35:1400]
 set xtics (50, 100, 200, 500, 1000, 2000)
 set key top left
 set ylabel "requests/s"
