@@ -124,6 +124,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "libfcgi_sleep_sql: library init failed\n");
     return 1;
   }
+  /* libfcgi catches SIGTERM only to finish the current request, and its threads then sit in
+   * accept() for good: let SIGTERM end the process, as for any other server. */
+  signal(SIGTERM, SIG_DFL);
   listen_fd = FCGX_OpenSocket(opts.listen, opts.backlog);
   if (listen_fd < 0) {
     fprintf(stderr, "libfcgi_sleep_sql: cannot listen on %s\n", opts.listen);

@@ -477,11 +477,12 @@ set grid
 set xlabel "concurrent clients (wrk -c)"
 set xrange [35:1400]
 set xtics (50, 100, 200, 500, 1000, 2000)
-set key top left
+set key bottom right box opaque
 set ylabel "requests/s"
+set yrange [100:30000]
 plot $plot_rps
 set ylabel "p99 latency, ms"
-set key top left
+set yrange [10:*]
 plot $plot_p99
 unset multiplot
 EOF

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -531,6 +532,55 @@ TEST_CASE("more requests in flight on a connection than allowed get FCGI_CANT_MP
   CHECK(third.protocol_status == 1);  // FCGI_CANT_MPX_CONN
   CHECK(conn.read_reply(1, 5s).complete);
   CHECK(conn.read_reply(2, 5s).complete);
+}
+
+}  // namespace
+
+namespace {
+
+// The reader keeps no buffer between records and reads through one scratch buffer per server
+// thread (cgi/src/connection.cpp): bytes of one connection must never mix with another's,
+// whether a record arrives a byte at a time or many records arrive in one read.
+TEST_CASE(
+    "records trickled a byte at a time on several connections at once, and batched, are each "
+    "parsed whole") {
+  Observed seen;
+  InProcessServer server(test_options(), test_handler(&seen));
+  constexpr int kConns = 4;
+  std::vector<std::unique_ptr<FcgiConn>> conns;
+  std::vector<std::string> wires;
+  for (int i = 0; i < kConns; ++i) {
+    conns.push_back(std::make_unique<FcgiConn>(server.address()));
+    wires.push_back(whole_request(static_cast<std::uint16_t>(i + 1),
+                                  cgi_params("GET", "/trickle-" + std::to_string(i)),
+                                  std::string(300 + i, 'b')));
+  }
+  // Interleaved one byte per connection per step: every read the server makes returns a
+  // fragment, while the other connections' fragments pass through the same scratch buffer.
+  for (std::size_t at = 0;; ++at) {
+    bool any = false;
+    for (int i = 0; i < kConns; ++i) {
+      if (at >= wires[i].size()) continue;
+      conns[i]->send(wires[i].substr(at, 1));
+      any = true;
+    }
+    if (!any) break;
+    if (at % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (int i = 0; i < kConns; ++i) {
+    check_hello(conns[i]->read_reply(static_cast<std::uint16_t>(i + 1), 5s),
+                "/trickle-" + std::to_string(i));
+  }
+  // Ten requests in one write on a kept connection, then one more after the reader parked
+  // empty-handed.
+  std::string batch;
+  for (int id = 1; id <= 10; ++id)
+    batch += whole_request(static_cast<std::uint16_t>(id), cgi_params("GET", "/batch"));
+  conns[0]->send(batch);
+  for (int id = 1; id <= 10; ++id)
+    check_hello(conns[0]->read_reply(static_cast<std::uint16_t>(id), 5s), "/batch");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  check_hello(conns[0]->request(11, cgi_params("GET", "/after")), "/after");
 }
 
 }  // namespace
