@@ -4,7 +4,8 @@
 # wrk -> nginx (1 worker) -> a FastCGI app whose every request runs SELECT SLEEP(0.05) on a
 # private MariaDB (unix socket), at wrk concurrency 50, 200, 500, 1000. Contenders:
 #   cofcgi    examples/sleep_sql, one app thread, co::mysql::Pool of IO_POOL connections,
-#             behind upstream keepalive (it multiplexes kept connections);
+#             behind upstream keepalive (it multiplexes kept connections); at c=500 also
+#             without it ("cofcgi-nokeep": the peers' nginx configuration, for reference);
 #   libfcgi   bench/peers/libfcgi_sleep_sql.c, IO_WORKERS threads, a MariaDB connection each;
 #   php-fpm   bench/peers/sleep_sql.php, pm static, IO_WORKERS children, mysqli persistent
 #             connection each, opcache on.
@@ -197,11 +198,12 @@ scenario_io() {
   # Apps: the contenders, 1-worker probes (the memory a peer needs before its workers) and
   # the equal-memory instances, started later.
   declare -gA app_port web_port app_pid workers_of
-  local keys=(cofcgi libfcgi php-fpm libfcgi-probe php-fpm-probe libfcgi-eq php-fpm-eq) k
+  local keys=(cofcgi cofcgi-nokeep libfcgi php-fpm libfcgi-probe php-fpm-probe libfcgi-eq php-fpm-eq) k
   for k in "${keys[@]}"; do
     app_port[$k]="$(free_port)"
     web_port[$k]="$(free_port)"
   done
+  app_port[cofcgi-nokeep]="${app_port[cofcgi]}"  # the same app, reached without keep-alive
   local conf="$tmp/nginx.conf"
   {
     nginx_conf_preamble $((4 * max_c + 1024))
@@ -236,6 +238,11 @@ EOF
     io_start_app "$k" "${workers_of[$k]}"
     io_check "$k"
   done
+  app_pid[cofcgi-nokeep]="${app_pid[cofcgi]}"
+  workers_of[cofcgi-nokeep]=1
+  io_check cofcgi-nokeep
+  local eq_c=500
+  [[ " $io_conc " == *" 500 "* ]] || eq_c="$max_c"
 
   local contenders=()
   for k in cofcgi libfcgi php-fpm; do want "$k" && contenders+=("$k"); done
@@ -265,6 +272,10 @@ EOF
         log "round $r/$rounds: $k at c=$c"
         io_measure "$r" "$k" "$c"
       done
+      if [[ "$c" = "$eq_c" && " ${contenders[*]} " == *" cofcgi "* ]]; then
+        log "round $r/$rounds: cofcgi without upstream keepalive at c=$c"
+        io_measure "$r" cofcgi-nokeep "$c"
+      fi
     done
   done
   for k in cofcgi libfcgi php-fpm; do
@@ -275,8 +286,7 @@ EOF
   # worker, where base and cost come from the idle N-worker and 1-worker instances.
   eq_note=""
   if ((io_eq)) && [[ " ${contenders[*]} " == *" cofcgi "* ]]; then
-    local cof_pss eq_c=500
-    [[ " $io_conc " == *" 500 "* ]] || eq_c="$max_c"
+    local cof_pss
     cof_pss="$(awk -v c="$eq_c" '$2 == "cofcgi" && $3 == c {print $10 * 1024}' "$raw" | median_of)"
     for k_base in libfcgi php-fpm; do
       [[ " ${contenders[*]} " == *" $k_base "* ]] || continue
@@ -349,6 +359,7 @@ report_io() {
   label_of() {
     case "$1" in
       cofcgi) echo "cofcgi sleep_sql, 1 thread, pool $io_pool" ;;
+      cofcgi-nokeep) echo "cofcgi, same app, no upstream keepalive (reference)" ;;
       libfcgi) echo "libfcgi, $io_workers threads" ;;
       php-fpm) echo "php-fpm, $io_workers children" ;;
       libfcgi-eq) echo "libfcgi, ${workers_of[libfcgi-eq]} threads (equal memory)" ;;
@@ -377,8 +388,10 @@ report_io() {
     echo "FCGX_Accept_r, one MariaDB connection per thread). php-fpm: \`bench/peers/sleep_sql.php\`"
     echo "(mysqli persistent connection per child, opcache on, pm static). The peers have no"
     echo "upstream keep-alive (a kept connection would pin one of their workers) and listen"
-    echo "backlog 4096. All pools were warmed at c=${max_c:-1000} first. Every process (MariaDB, nginx, the"
-    echo "apps, wrk) is pinned to CPUs $io_cpus with \`${prio[*]}\`. Load:"
+    echo "backlog 4096; the reference row \"cofcgi, no upstream keepalive\" is the same cofcgi app"
+    echo "behind the peers' nginx configuration, at c=$eq_c. All pools were warmed at"
+    echo "c=${max_c:-1000} first. Every process (MariaDB, nginx, the apps, wrk) is pinned to CPUs"
+    echo "$io_cpus with \`${prio[*]}\`. Load:"
     echo
     echo '```'
     echo "${prio[*]} taskset -c $io_cpus wrk -t1 -cC -d$duration --timeout 30s --latency 'http://127.0.0.1:PORT/?s=$io_sleep'"
@@ -394,7 +407,7 @@ report_io() {
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     local key c rps p50 p99 non serr rss pss acpu ncpu mcpu w limit
     while IFS=$'\t' read -r key c rps p50 p99 non serr rss pss acpu ncpu mcpu w; do
-      if [[ "$key" = cofcgi ]]; then
+      if [[ "$key" == cofcgi* ]]; then
         limit="$(awk -v c="$c" -v p="$io_pool" -v s="$io_sleep" 'BEGIN {print (c < p ? c : p) / s}')"
       else
         limit="$(awk -v c="$c" -v w="$w" -v s="$io_sleep" 'BEGIN {print (c < w ? c : w) / s}')"
@@ -412,6 +425,11 @@ report_io() {
     if [[ -n "$cof500" ]]; then
       v="$(awk -v r="$cof500" -v c="$eq_c" -v s="$io_sleep" 'BEGIN {printf "%.0f", 100 * r * s / c}')"
       echo "| cofcgi at c=$eq_c, % of $eq_c / $io_sleep s = $(awk -v c="$eq_c" -v s="$io_sleep" 'BEGIN {print c / s}') req/s | $v % | >= 90 % | $( ((v >= 90)) && echo met || echo '**missed**') |"
+      local nokeep
+      nokeep="$(med cofcgi-nokeep "$eq_c" 3)"
+      if [[ -n "$nokeep" && -n "$(med libfcgi "$eq_c" 3)" ]]; then
+        echo "| reference: cofcgi without upstream keepalive (the peers' nginx configuration) / libfcgi, $io_workers threads at c=$eq_c | $(ratio "$nokeep" "$(med libfcgi "$eq_c" 3)")x | (>= 10x) | |"
+      fi
       for k in libfcgi php-fpm libfcgi-eq php-fpm-eq; do
         local peer_rps
         peer_rps="$(med "$k" "$eq_c" 3)"
@@ -459,12 +477,15 @@ report_io() {
     plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
     plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
   done
-  for k in libfcgi-eq php-fpm-eq; do
+  local pt
+  for k in cofcgi-nokeep libfcgi-eq php-fpm-eq; do
     awk -F'\t' -v k="$k" '$1 == k {print $2, $3, $5}' "$tmp/med.tsv" > "$tmp/plot-$k.dat"
     [[ -s "$tmp/plot-$k.dat" ]] || continue
-    color="${colors[${k%-eq}]}"
-    plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with points pt 9 ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
-    plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with points pt 9 ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
+    color="${colors[${k%-*}]}"
+    pt=9
+    [[ "$k" = cofcgi-nokeep ]] && pt=6
+    plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with points pt $pt ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
+    plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with points pt $pt ps 2 lc rgb \"$color\" title \"$(label_of "$k")\", "
   done
   plot_rps+="(x < $io_pool ? x : $io_pool) / $io_sleep with lines dt 2 lc rgb \"#888888\" title \"Little's law: concurrency / ${io_sleep} s\""
   plot_p99="${plot_p99%, }"

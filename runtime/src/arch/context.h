@@ -44,11 +44,19 @@ inline void* make_context(void* stack_top, ContextEntry entry, void* arg) {
 // which in the usual park/resume path is few. It follows the same protocol as the .S, so
 // either side may have suspended with the other routine.
 #if defined(__x86_64__) && !defined(COFCGI_CONTEXT_UCONTEXT) && !defined(COFCGI_NO_INLINE_SWITCH)
+#if defined(COFCGI_SWITCH_NO_RED_ZONE)
+#define COFCGI_SWITCH_RED_ZONE_ENTER ""
+#define COFCGI_SWITCH_RED_ZONE_LEAVE ""
+#else
+#define COFCGI_SWITCH_RED_ZONE_ENTER "leaq -128(%%rsp), %%rsp\n\t"
+#define COFCGI_SWITCH_RED_ZONE_LEAVE "leaq 128(%%rsp), %%rsp\n\t"
+#endif
 __attribute__((always_inline)) inline void switch_context(void** save_sp, void* resume_sp) {
   // The red zone (SysV ABI §3.2.2): the 128 bytes below rsp may hold the caller's live data,
-  // so the pushes below start past it.
+  // so the pushes below start past it, unless the file was built with -mno-red-zone
+  // (scheduler.cpp is: runtime/CMakeLists.txt).
   asm volatile(
-      "leaq -128(%%rsp), %%rsp\n\t"
+      COFCGI_SWITCH_RED_ZONE_ENTER
       "pushq %%rbp\n\t"
       "subq $8, %%rsp\n\t"
       "stmxcsr (%%rsp)\n\t"
@@ -74,7 +82,7 @@ __attribute__((always_inline)) inline void switch_context(void** save_sp, void* 
       "3:\n\t"
       "addq $8, %%rsp\n\t"
       "popq %%rbp\n\t"
-      "leaq 128(%%rsp), %%rsp\n\t"
+      COFCGI_SWITCH_RED_ZONE_LEAVE
       : "+D"(save_sp), "+S"(resume_sp)
       :
       : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
