@@ -55,6 +55,7 @@ __attribute__((always_inline)) inline void switch_context(void** save_sp, void* 
   // The red zone (SysV ABI §3.2.2): the 128 bytes below rsp may hold the caller's live data,
   // so the pushes below start past it, unless the file was built with -mno-red-zone
   // (scheduler.cpp is: runtime/CMakeLists.txt).
+  // clang-format off
   asm volatile(
       COFCGI_SWITCH_RED_ZONE_ENTER
       "pushq %%rbp\n\t"
@@ -90,6 +91,7 @@ __attribute__((always_inline)) inline void switch_context(void** save_sp, void* 
         "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)",
         "st(4)", "st(5)", "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6",
         "mm7", "memory", "cc");
+  // clang-format on
 }
 #else
 inline void switch_context(void** save_sp, void* resume_sp) {
