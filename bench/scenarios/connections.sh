@@ -323,10 +323,10 @@ report_connections() {
 conn_plot() {
   local png="$1" commit="$2" dat="$tmp/plot.dat"
   : > "$dat"
-  [[ -n "$3" ]] && printf '"idle connection,\nshared stacks\n(%s held)"\t%s\t1\n' "${res[shared.held]}" "$3" >> "$dat"
-  [[ -n "$4" ]] && printf '"idle connection,\nprivate stacks\n(%s held)"\t%s\t1\n' "${res[private.held]}" "$4" >> "$dat"
-  [[ -n "$5" ]] && printf '"parked coroutine,\nlibco API, shared\n(10M parked)"\t%s\t2\n' "$5" >> "$dat"
-  [[ -n "$6" ]] && printf '"parked coroutine,\nco::go, shared\n(10M parked)"\t%s\t2\n' "$6" >> "$dat"
+  [[ -n "$3" ]] && printf '"idle connection,\\nshared stacks\\n(%s held)"\t%s\t1\n' "${res[shared.held]}" "$3" >> "$dat"
+  [[ -n "$4" ]] && printf '"idle connection,\\nprivate stacks\\n(%s held)"\t%s\t1\n' "${res[private.held]}" "$4" >> "$dat"
+  [[ -n "$5" ]] && printf '"parked coroutine,\\nlibco API, shared\\n(10M parked)"\t%s\t2\n' "$5" >> "$dat"
+  [[ -n "$6" ]] && printf '"parked coroutine,\\nco::go, shared\\n(10M parked)"\t%s\t2\n' "$6" >> "$dat"
   command -v gnuplot >/dev/null || { log "gnuplot missing: no PNG"; return 0; }
   gnuplot <<EOF 2>"$tmp/gnuplot.err" || { cat "$tmp/gnuplot.err" >&2; log "gnuplot failed: no PNG"; }
 set terminal pngcairo size 900,520 noenhanced font "DejaVu Sans,10"
