@@ -52,6 +52,18 @@ conn_sockstat_tcp() {  # conn_sockstat_tcp FIELD: inuse, tw, alloc, mem (pages) 
   awk -v f="$1" '$1 == "TCP:" {for (i = 2; i < NF; i += 2) if ($i == f) print $(i + 1)}' /proc/net/sockstat
 }
 
+# conn_snapshot MODE PID N: the server's memory and fds, and the system's TCP and slab
+# figures, into res[MODE.rssN], res[MODE.pteN], res[MODE.fdsN], res[MODE.tcpN], ...
+conn_snapshot() {
+  local mode="$1" pid="$2" n="$3"
+  res[$mode.rss$n]="$(conn_status_kb "$pid" VmRSS)"
+  res[$mode.pte$n]="$(conn_status_kb "$pid" VmPTE)"
+  res[$mode.fds$n]="$(conn_fd_count "$pid")"
+  res[$mode.tcp$n]="$(conn_sockstat_tcp inuse)"
+  res[$mode.tcpmem$n]="$(conn_sockstat_tcp mem)"
+  res[$mode.slab$n]="$(conn_meminfo_kb Slab)"
+}
+
 # conn_wait_log NAME PID PATTERN SECONDS: waits until $tmp/NAME.log has a line matching
 # PATTERN; dies if PID exits first or time runs out.
 conn_wait_log() {
@@ -78,12 +90,7 @@ conn_measure() {
   spid=$started_pid
   conn_wait_log "server-$mode" "$spid" '^listening ' 10
   sleep 0.5
-  res[$mode.rss0]="$(conn_status_kb "$spid" VmRSS)"
-  res[$mode.pte0]="$(conn_status_kb "$spid" VmPTE)"
-  res[$mode.fds0]="$(conn_fd_count "$spid")"
-  res[$mode.tcp0]="$(conn_sockstat_tcp inuse)"
-  res[$mode.tcpmem0]="$(conn_sockstat_tcp mem)"
-  res[$mode.slab0]="$(conn_meminfo_kb Slab)"
+  conn_snapshot "$mode" "$spid" 0
 
   log "$mode: holding $conn_target connections"
   start "client-$mode" "$wrk_cpu" "$conn_client" --connect "127.0.0.1:$port" --conns "$conn_target"
@@ -94,12 +101,7 @@ conn_measure() {
   res[$mode.held_line]="$line"
   res[$mode.held]="$(awk '{print $2}' <<<"$line")"
   res[$mode.open_s]="$(awk '{for (i = 1; i < NF; i++) if ($i == "in") print $(i + 1)}' <<<"$line")"
-  res[$mode.rss1]="$(conn_status_kb "$spid" VmRSS)"
-  res[$mode.pte1]="$(conn_status_kb "$spid" VmPTE)"
-  res[$mode.fds1]="$(conn_fd_count "$spid")"
-  res[$mode.tcp1]="$(conn_sockstat_tcp inuse)"
-  res[$mode.tcpmem1]="$(conn_sockstat_tcp mem)"
-  res[$mode.slab1]="$(conn_meminfo_kb Slab)"
+  conn_snapshot "$mode" "$spid" 1
   kill -USR1 "$spid"
   sleep 0.3
   res[$mode.stats]="$(grep '^connections ' "$tmp/server-$mode.log" | tail -1)"
