@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/scenarios/connections.sh: the "connections" scenario, sourced by bench/run, which
 # calls scenario_connections. Uses bench/run's helpers and settings (log, die, start,
 # free_port, build_targets, prio, $build, $tmp, $outdir, APP_CPU, WRK_CPU).

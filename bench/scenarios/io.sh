@@ -21,6 +21,8 @@
 # IO_CPUS (CPU list every process is pinned to; default all of them: the scenario is
 # I/O-bound and MariaDB, nginx, the app and wrk share the machine's cores).
 
+# bench/run sets root, build, tmp, prio, started_pid, ...; private_mariadb.sh sets mariadb_*:
+# shellcheck disable=SC2154
 # shellcheck source=../lib/private_mariadb.sh
 source "$root/bench/lib/private_mariadb.sh"
 
@@ -145,7 +147,7 @@ io_measure() {
   a1="$(cpu_ticks "$apid")"; n1="$(cpu_ticks "$worker")"; m1="$(cpu_ticks "$mariadb_pid")"
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$out" > "$tmp/wrk-$r-$key-$c.txt"
-  local rps p50 p99 non2xx serr secs rss pss pct
+  local rps p50 p99 non2xx serr secs rss pss
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
   p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
   p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
