@@ -148,11 +148,7 @@ io_measure() {
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$out" > "$tmp/wrk-$r-$key-$c.txt"
   local rps p50 p99 non2xx serr secs rss pss
-  rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
-  p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
-  p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
-  non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")"
-  serr="$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")"
+  read -r rps p50 p99 non2xx serr < <(wrk_figures "$out")
   secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
   read -r rss pss < "$tmp/mem-$key"
   pct() { awk -v a="$1" -v b="$2" -v t="$clk_tck" -v s="$secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}'; }

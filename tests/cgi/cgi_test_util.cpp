@@ -300,21 +300,30 @@ RunResult run_program(const std::vector<std::string>& args, const std::string& i
 
 // ---- sockets ---------------------------------------------------------------------------
 
+namespace {
+
+// A stream socket connected to addr, or -1 with connect's errno.
+int socket_connected(int family, const sockaddr* addr, socklen_t len) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, addr, len) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
 int connect_to(const std::string& address) {
   if (address.rfind("unix:", 0) == 0) {
     const std::string path = address.substr(5);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      const int e = errno;
-      ::close(fd);
-      errno = e;
-      return -1;
-    }
-    return fd;
+    return socket_connected(AF_UNIX, reinterpret_cast<sockaddr*>(&a), sizeof a);
   }
   const std::size_t colon = address.rfind(':');
   if (colon == std::string::npos) {
@@ -328,15 +337,7 @@ int connect_to(const std::string& address) {
     errno = EINVAL;
     return -1;
   }
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    const int e = errno;
-    ::close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
+  return socket_connected(AF_INET, reinterpret_cast<sockaddr*>(&a), sizeof a);
 }
 
 bool send_all(int fd, std::string_view bytes) {

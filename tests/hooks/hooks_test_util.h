@@ -31,6 +31,20 @@ inline constexpr double kSlack = 1.0;
 
 inline double seconds_since(co::Deadline start) { return static_cast<double>(co::now_ns() - start) / 1e9; }
 
+// Ticker counts 10 ms naps while `running`: proof that the thread was free.
+struct Ticker {
+  int ticks = 0;
+  bool running = true;
+  void start() {
+    co::go([this] {
+      while (running) {
+        ::usleep(10'000);
+        ++ticks;
+      }
+    });
+  }
+};
+
 // Fd owns one descriptor; closes it (through the hooked close) when it goes.
 class Fd {
  public:

@@ -23,23 +23,10 @@
 
 using hooks_test::Fd;
 using hooks_test::seconds_since;
+using hooks_test::Ticker;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Ticker counts 10 ms naps while `running`: proof that the thread was free.
-struct Ticker {
-  int ticks = 0;
-  bool running = true;
-  void start() {
-    co::go([this] {
-      while (running) {
-        ::usleep(10'000);
-        ++ticks;
-      }
-    });
-  }
-};
 
 struct CallResult {
   long r = 0;

@@ -20,6 +20,7 @@
 
 using hooks_test::Fd;
 using hooks_test::seconds_since;
+using hooks_test::Ticker;
 using namespace std::chrono_literals;
 
 namespace {
@@ -28,20 +29,6 @@ void set_timeout(int fd, int opt, long usec) {
   const timeval tv{usec / 1'000'000, usec % 1'000'000};
   REQUIRE(::setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv) == 0);
 }
-
-// Ticker counts 10 ms naps while `running`: proof that the thread was free.
-struct Ticker {
-  int ticks = 0;
-  bool running = true;
-  void start() {
-    co::go([this] {
-      while (running) {
-        ::usleep(10'000);
-        ++ticks;
-      }
-    });
-  }
-};
 
 // A loopback listener with backlog 0 whose accept queue is full: further SYNs are dropped,
 // so a connect to it stays in SYN_SENT (the first SYN retransmission is 1 s away).

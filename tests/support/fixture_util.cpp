@@ -119,4 +119,18 @@ std::string describe_status(int status) {
   return buf;
 }
 
+void remove_stale_dirs(const std::filesystem::path& tmp, const std::string& prefix,
+                       const std::function<void(const std::filesystem::path&)>& kill_leftovers) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(tmp, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) != 0) continue;
+    std::ifstream in(entry.path() / "owner.pid");
+    long owner = 0;
+    if (!(in >> owner) || owner <= 0) continue;
+    if (::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH) continue;
+    kill_leftovers(entry.path());
+    std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace cofcgi_test

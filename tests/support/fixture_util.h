@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,5 +29,11 @@ std::string read_file(const std::string& path);
 std::uint16_t pick_free_port();
 // describe_status: "exited with N" / "killed by signal N" for a wait status.
 std::string describe_status(int status);
+
+// remove_stale_dirs: the fixture dirs in `tmp` named PREFIX* whose owner (the pid in their
+// owner.pid) is dead, left by a SIGKILL or crash: `kill_leftovers(dir)` ends what the owner
+// had started, then the dir is removed.
+void remove_stale_dirs(const std::filesystem::path& tmp, const std::string& prefix,
+                       const std::function<void(const std::filesystem::path&)>& kill_leftovers);
 
 }  // namespace cofcgi_test

@@ -1,6 +1,5 @@
 // See mariadb_server.h.
 #include "mariadb_server.h"
-#include "fixture_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +25,8 @@
 #include <set>
 #include <sstream>
 #include <utility>
+
+#include "fixture_util.h"
 
 namespace fs = std::filesystem;
 
@@ -95,22 +96,12 @@ std::string system_tables_dir(const std::string& mariadbd) {
   return {};
 }
 
-// Temp dirs whose owner died without cleaning up (SIGKILL, crash) are removed here; each
-// holds a datadir of ~15 MB.
-void remove_stale_dirs(const fs::path& tmp) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("cofcgi-mariadb-", 0) != 0) continue;
-    std::ifstream in(entry.path() / "owner.pid");
-    long owner = 0;
-    if (!(in >> owner) || owner <= 0) continue;
-    if (::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH) continue;
-    std::ifstream spid(entry.path() / "mariadbd.pid");
-    long server = 0;
-    if (spid >> server && server > 0) ::kill(static_cast<pid_t>(server), SIGKILL);
-    fs::remove_all(entry.path(), ec);
-  }
+// Temp dirs whose owner died without cleaning up (SIGKILL, crash): their mariadbd is killed
+// and the dir (a ~15 MB datadir) removed.
+void kill_stale_server(const fs::path& dir) {
+  std::ifstream spid(dir / "mariadbd.pid");
+  long server = 0;
+  if (spid >> server && server > 0) ::kill(static_cast<pid_t>(server), SIGKILL);
 }
 
 // wait_child reaps pid, polling so that a coroutine caller parks (usleep is hooked).
@@ -194,7 +185,7 @@ MariadbServer::MariadbServer(MariadbServerOptions options) : options_(std::move(
   ensure_client_library();
   const char* tmpdir = std::getenv("TMPDIR");
   fs::path tmp = (tmpdir && *tmpdir) ? tmpdir : "/tmp";
-  remove_stale_dirs(tmp);
+  remove_stale_dirs(tmp, "cofcgi-mariadb-", kill_stale_server);
   std::string templ = (tmp / "cofcgi-mariadb-XXXXXX").string();
   if (!::mkdtemp(templ.data())) {
     throw MariadbServerError("mkdtemp " + templ + ": " + std::strerror(errno));

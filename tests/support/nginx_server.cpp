@@ -1,6 +1,5 @@
 // See nginx_server.h.
 #include "nginx_server.h"
-#include "fixture_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +23,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "fixture_util.h"
 
 namespace fs = std::filesystem;
 
@@ -69,22 +70,12 @@ void kill_stale_group(long pgid) {
   }
 }
 
-// Temp dirs whose owner died without cleaning up (SIGKILL by a CTest timeout): their
-// nginx group (workers outlive a SIGKILLed master) is killed and the dir removed.
-void remove_stale_dirs(const fs::path& tmp) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("cofcgi-nginx-", 0) != 0) continue;
-    std::ifstream in(entry.path() / "owner.pid");
-    long owner = 0;
-    if (!(in >> owner) || owner <= 0) continue;
-    if (::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH) continue;
-    std::ifstream group(entry.path() / "nginx.pgid");
-    long pgid = 0;
-    if (group >> pgid && pgid > 1) kill_stale_group(pgid);
-    fs::remove_all(entry.path(), ec);
-  }
+// Temp dirs whose owner died without cleaning up (SIGKILL by a CTest timeout): their nginx
+// group (workers outlive a SIGKILLed master) is killed before the dir is removed.
+void kill_stale_nginx(const fs::path& dir) {
+  std::ifstream group(dir / "nginx.pgid");
+  long pgid = 0;
+  if (group >> pgid && pgid > 1) kill_stale_group(pgid);
 }
 
 }  // namespace
@@ -111,7 +102,7 @@ NginxServer::NginxServer(NginxServerOptions options) : options_(std::move(option
   if (options_.upstream.empty()) throw NginxServerError("nginx fixture: no upstream given");
   const char* tmpdir = std::getenv("TMPDIR");
   fs::path tmp = (tmpdir && *tmpdir) ? tmpdir : "/tmp";
-  remove_stale_dirs(tmp);
+  remove_stale_dirs(tmp, "cofcgi-nginx-", kill_stale_nginx);
   std::string templ = (tmp / "cofcgi-nginx-XXXXXX").string();
   if (!::mkdtemp(templ.data()))
     throw NginxServerError("mkdtemp " + templ + ": " + std::strerror(errno));

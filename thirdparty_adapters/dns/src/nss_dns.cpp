@@ -370,6 +370,15 @@ NssStatus getanswer_slice(const std::vector<unsigned char>& packet, bool store_c
   return have_answer ? NssStatus::success : NssStatus::notfound;
 }
 
+// The name the gethostbyname* lookups query: a dotless name may be a HOSTALIASES alias, as in
+// glibc's _nss_dns_gethostbyname{3,4}_r (res_search then looks aliases up again, as glibc's
+// __res_context_search does).
+std::string alias_or_name(const char* name) {
+  std::string alias;
+  if (std::strchr(name, '.') == nullptr && host_alias(name, &alias)) return alias;
+  return name;
+}
+
 }  // namespace
 
 HostLookup dns_gethostbyname3(const ResolvConf& conf, const char* name, int af, bool check_name) {
@@ -379,11 +388,7 @@ HostLookup dns_gethostbyname3(const ResolvConf& conf, const char* name, int af, 
     h.herrno = HOST_NOT_FOUND;
     return h;
   }
-  std::string qname = name;
-  if (std::strchr(name, '.') == nullptr) {
-    std::string alias;
-    if (host_alias(qname, &alias)) qname = alias;
-  }
+  const std::string qname = alias_or_name(name);
   const std::uint16_t type = af == AF_INET ? kTypeA : kTypeAaaa;
   QueryResult r = res_search(conf, qname, af == AF_INET ? QueryKind::a : QueryKind::aaaa);
   h.global_herrno = r.global_herrno;
@@ -402,11 +407,7 @@ Host4Lookup dns_gethostbyname4(const ResolvConf& conf, const char* name) {
     h.herrno = HOST_NOT_FOUND;
     return h;
   }
-  std::string qname = name;
-  if (std::strchr(name, '.') == nullptr) {
-    std::string alias;
-    if (host_alias(qname, &alias)) qname = alias;
-  }
+  const std::string qname = alias_or_name(name);
   QueryResult r = res_search(conf, qname, conf.no_aaaa ? QueryKind::a : QueryKind::a_and_aaaa);
   h.global_herrno = r.global_herrno;
   if (!r.ok) {
