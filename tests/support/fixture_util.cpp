@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -131,6 +132,19 @@ void remove_stale_dirs(const std::filesystem::path& tmp, const std::string& pref
     kill_leftovers(entry.path());
     std::filesystem::remove_all(entry.path(), ec);
   }
+}
+
+std::string file_tail(const std::string& path, std::size_t lines) {
+  std::ifstream in(path);
+  std::deque<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    last.push_back(line);
+    if (last.size() > lines) last.pop_front();
+  }
+  std::string out;
+  for (const auto& l : last) out += "  " + l + "\n";
+  return out;
 }
 
 }  // namespace cofcgi_test

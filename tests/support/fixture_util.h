@@ -24,6 +24,8 @@ void track_process_group(pid_t pgid);
 void untrack_process_group(pid_t pgid);
 
 std::string read_file(const std::string& path);
+// file_tail: the last `lines` lines of a file, each indented by two spaces (for error messages).
+std::string file_tail(const std::string& path, std::size_t lines);
 // pick_free_port: a loopback TCP port free right now (bind to port 0); throws
 // std::runtime_error. Someone may take it before the caller binds: callers retry.
 std::uint16_t pick_free_port();

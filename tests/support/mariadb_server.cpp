@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -218,16 +217,7 @@ MariadbServer::~MariadbServer() {
 }
 
 std::string MariadbServer::log_tail(std::size_t lines) const {
-  std::ifstream in(log_path_);
-  std::deque<std::string> last;
-  std::string line;
-  while (std::getline(in, line)) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out;
-  for (const auto& l : last) out += "  " + l + "\n";
-  return out;
+  return file_tail(log_path_, lines);
 }
 
 void MariadbServer::fail(const std::string& what) const {

@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -129,16 +128,7 @@ std::string NginxServer::url(const std::string& path) const {
 }
 
 std::string NginxServer::error_log_tail(std::size_t lines) const {
-  std::ifstream in(error_log_path());
-  std::deque<std::string> last;
-  std::string line;
-  while (std::getline(in, line)) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out;
-  for (const auto& l : last) out += "  " + l + "\n";
-  return out;
+  return file_tail(error_log_path(), lines);
 }
 
 void NginxServer::fail(const std::string& what) {
