@@ -9,8 +9,8 @@
 
 int main(int argc, char** argv) {
   try {
-    cofcgi::cgi::Server server(
-        cofcgi::cgi::parse_server_args(argc, argv), [](cofcgi::cgi::Request& request, cofcgi::cgi::Response& response) {
+    co::cgi::Server server(
+        co::cgi::parse_server_args(argc, argv), [](co::cgi::Request& request, co::cgi::Response& response) {
           response.set_content_type("text/plain");
           std::string line(request.method());
           line += ' ';

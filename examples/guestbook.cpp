@@ -18,9 +18,9 @@
 
 namespace {
 
-using cofcgi::cgi::html_escape;
-using cofcgi::cgi::Request;
-using cofcgi::cgi::Response;
+using co::cgi::html_escape;
+using co::cgi::Request;
+using co::cgi::Response;
 
 constexpr std::size_t kMaxName = 64;
 constexpr std::size_t kMaxMessage = 2000;
@@ -119,14 +119,14 @@ void post_message(Request& request, Response& response, const co::mysql::Config&
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> rest;
-    cofcgi::cgi::ServerOptions options = cofcgi::cgi::parse_server_args(argc, argv, &rest);
+    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, &rest);
     options.max_body = 64 * 1024;
     const co::mysql::Config config = examples::parse_mysql_args(rest);
     create_table(config);
-    cofcgi::cgi::Router router;
+    co::cgi::Router router;
     router.get("/", [&config](Request& q, Response& r) { show_page(q, r, config, {}); });
     router.post("/messages", [&config](Request& q, Response& r) { post_message(q, r, config); });
-    cofcgi::cgi::Server server(options, std::ref(router));
+    co::cgi::Server server(options, std::ref(router));
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestbook: %s\n", e.what());

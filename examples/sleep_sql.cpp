@@ -33,9 +33,9 @@ bool valid_seconds(const std::string& s) {
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> rest;
-    cofcgi::cgi::ServerOptions options = cofcgi::cgi::parse_server_args(argc, argv, &rest);
+    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, &rest);
     const co::mysql::Config config = examples::parse_mysql_args(rest);
-    cofcgi::cgi::Server server(options, [&config](cofcgi::cgi::Request& request, cofcgi::cgi::Response& response) {
+    co::cgi::Server server(options, [&config](co::cgi::Request& request, co::cgi::Response& response) {
       const std::string seconds = request.query("s").value_or("0");
       response.set_content_type("text/plain");
       if (!valid_seconds(seconds)) {

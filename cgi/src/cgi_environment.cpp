@@ -11,7 +11,7 @@
 // keeps depending on the runtime only.
 extern "C" void co_set_env_list(const char* name[], std::size_t cnt) __attribute__((weak));
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 namespace {
 
 const char* kNames[] = {
@@ -54,4 +54,4 @@ void export_cgi_environment(const RequestState& req) {
   }
 }
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

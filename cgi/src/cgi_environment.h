@@ -5,7 +5,7 @@
 
 #include "request_state.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 
 // cgi_environment_available: the hooks layer (co_set_env_list) is linked in. Without it a
 // setenv would change the process environment every coroutine shares, so nothing is set.
@@ -18,4 +18,4 @@ void register_cgi_environment();
 // coroutine.
 void export_cgi_environment(const RequestState& req);
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

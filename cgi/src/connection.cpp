@@ -18,7 +18,7 @@
 #include "io.h"
 #include "request_runner.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 namespace {
 
 using std::chrono::milliseconds;
@@ -358,4 +358,4 @@ void serve_connection(Connection& conn) {
   conn.handlers.wait();
 }
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

@@ -8,7 +8,7 @@
 
 #include "cofcgi/runtime/netpoll.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 
 ssize_t read_some(int fd, char* buf, std::size_t n, co::Deadline deadline) {
   for (;;) {
@@ -54,4 +54,4 @@ bool set_nonblocking(int fd) {
   return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

@@ -8,7 +8,7 @@
 
 #include "cofcgi/runtime/wait_queue.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 
 // read_some reads what is there (parking until something is, or the deadline): bytes read,
 // 0 at EOF, -1 with errno (EAGAIN: deadline passed; EBADF: woken by a close).
@@ -18,4 +18,4 @@ bool write_fully(int fd, const char* data, std::size_t n, co::Deadline deadline)
 // set_nonblocking_cloexec configures an fd the server owns.
 bool set_nonblocking(int fd);
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

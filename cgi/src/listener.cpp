@@ -15,7 +15,7 @@
 
 #include "io.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
@@ -171,4 +171,4 @@ Listener open_listener(const ServerOptions& options) {
   return l;
 }
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

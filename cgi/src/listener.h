@@ -4,7 +4,7 @@
 
 #include "cofcgi/cgi/server.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 
 struct Listener {
   int fd = -1;
@@ -20,4 +20,4 @@ struct Listener {
 // std::system_error.
 Listener open_listener(const ServerOptions& options);
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 bool ParamsReader::read_length(std::size_t* length) noexcept {
   if (pos_ >= bytes_.size()) return false;
@@ -71,4 +71,4 @@ std::size_t write_pair(char* out, std::size_t capacity, std::string_view name, s
   return size;
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

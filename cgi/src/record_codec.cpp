@@ -1,6 +1,6 @@
 #include "cofcgi/cgi/record.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 namespace {
 
 std::uint16_t read_u16(const unsigned char* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
@@ -65,4 +65,4 @@ void write_unknown_type(char* out, std::uint8_t type) noexcept {
   for (int i = 1; i < 8; ++i) body[i] = 0;
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -6,7 +6,7 @@
 
 #include "request_state.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 namespace {
 
 // find_pair looks `name` up in "a=1&b=2" (sep '&') or "a=1; b=2" (sep ';').
@@ -168,4 +168,4 @@ std::string html_escape(std::string_view in) {
   return out;
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

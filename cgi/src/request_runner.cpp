@@ -9,7 +9,7 @@
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 namespace {
 
 void run_handler(RequestState& req, Server::Impl& server) {
@@ -85,4 +85,4 @@ void start_request(RequestState& req, Server::Impl& server) {
   });
 }
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail

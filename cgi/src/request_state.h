@@ -18,7 +18,7 @@
 #include "cofcgi/runtime/mutex.h"
 #include "cofcgi/runtime/wait_group.h"
 
-namespace cofcgi::cgi::detail {
+namespace co::cgi::detail {
 
 struct Connection;
 struct ThreadContext;
@@ -90,9 +90,9 @@ struct ThreadContext {
   std::vector<char> read_scratch = std::vector<char>(64 * 1024);
 };
 
-}  // namespace cofcgi::cgi::detail
+}  // namespace co::cgi::detail
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 struct Server::Impl {
   ServerOptions options;
@@ -112,4 +112,4 @@ struct Server::Impl {
   int stop_eventfd = -1;           // written by stop() to wake the main thread
 };
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

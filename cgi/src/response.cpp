@@ -7,7 +7,7 @@
 #include "cofcgi/cgi/record.h"
 #include "request_state.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 namespace {
 
 void check_header_text(std::string_view s, const char* what) {
@@ -176,4 +176,4 @@ void Response::finish(std::uint32_t app_status) {
   (void)conn.write_all(out.data(), out.size(), state_);
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 namespace {
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -88,4 +88,4 @@ void Router::operator()(Request& request, Response& response) const {
   response.send_error(404, "Not Found\n");
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

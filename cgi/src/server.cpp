@@ -33,7 +33,7 @@
 #include "listener.h"
 #include "request_state.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 namespace {
 
 using detail::Connection;
@@ -328,4 +328,4 @@ ServerOptions parse_server_args(int argc, char** argv, std::vector<std::string>*
   return o;
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

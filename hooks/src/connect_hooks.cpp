@@ -7,12 +7,12 @@
 #include <sys/socket.h>
 
 #include "cofcgi/runtime/netpoll.h"
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "fd_table.h"
 #include "hook_support.h"
 #include "real_calls.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 bool force_nonblock(int fd, FdInfo* info) {
@@ -78,28 +78,28 @@ void note_accepted(int nfd, int flags) {
 }
 
 }  // namespace
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API int accept(int fd, sockaddr* addr, socklen_t* len) {
+COFCGI_API int accept(int fd, sockaddr* addr, socklen_t* len) {
   const int nfd = accept_impl(fd, addr, len, 0);
   note_accepted(nfd, 0);
   return nfd;
 }
 
-COFCGI_HOOK_API int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+COFCGI_API int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   const int nfd = accept_impl(fd, addr, len, flags);
   note_accepted(nfd, flags);
   return nfd;
 }
 
 // libco's co_accept: accept on a socket the caller polled (co_poll) as readable.
-COFCGI_HOOK_API int co_accept(int fd, sockaddr* addr, socklen_t* len) { return accept(fd, addr, len); }
+COFCGI_API int co_accept(int fd, sockaddr* addr, socklen_t* len) { return accept(fd, addr, len); }
 
-COFCGI_HOOK_API int connect(int fd, const sockaddr* addr, socklen_t len) {
+COFCGI_API int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!co::hooks_active()) return REAL(connect)(fd, addr, len);
   const FdView v = view_of(fd);
   if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket ||

@@ -15,14 +15,14 @@
 #include "cofcgi/runtime/local.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "co_routine.h"
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "real_calls.h"
 
 // glibc declares these arguments nonnull, but a hook stands between arbitrary callers and
 // libc: a NULL must reach libc and get libc's answer, not crash in the hook.
 #pragma GCC diagnostic ignored "-Wnonnull-compare"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 // The registered names: published once and replaced (never freed) when more are added, so
@@ -90,15 +90,15 @@ void set_env_list(const char* const* names, std::size_t count) {
   g_names.store(new std::vector<std::string>(std::move(next)), std::memory_order_release);
 }
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API void co_set_env_list(const char* name[], size_t cnt) { set_env_list(name, cnt); }
+COFCGI_API void co_set_env_list(const char* name[], size_t cnt) { set_env_list(name, cnt); }
 
-COFCGI_HOOK_API char* getenv(const char* name) {
+COFCGI_API char* getenv(const char* name) {
   if (name != nullptr && private_name(name, std::strlen(name)) && coroutine_env().has_value()) {
     if (EnvEntry* e = coroutine_env()->find(name, std::strlen(name))) {
       return e->is_set ? e->value.data() : nullptr;
@@ -107,7 +107,7 @@ COFCGI_HOOK_API char* getenv(const char* name) {
   return REAL(getenv)(name);
 }
 
-COFCGI_HOOK_API int setenv(const char* name, const char* value, int overwrite) {
+COFCGI_API int setenv(const char* name, const char* value, int overwrite) {
   if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr) return REAL(setenv)(name, value, overwrite);
   const std::size_t len = std::strlen(name);
   if (!private_name(name, len)) return REAL(setenv)(name, value, overwrite);
@@ -119,7 +119,7 @@ COFCGI_HOOK_API int setenv(const char* name, const char* value, int overwrite) {
   return 0;
 }
 
-COFCGI_HOOK_API int unsetenv(const char* name) {
+COFCGI_API int unsetenv(const char* name) {
   if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr) return REAL(unsetenv)(name);
   const std::size_t len = std::strlen(name);
   if (!private_name(name, len)) return REAL(unsetenv)(name);
@@ -127,7 +127,7 @@ COFCGI_HOOK_API int unsetenv(const char* name) {
   return 0;
 }
 
-COFCGI_HOOK_API int putenv(char* string) {
+COFCGI_API int putenv(char* string) {
   const char* eq = string != nullptr ? std::strchr(string, '=') : nullptr;
   if (eq == nullptr || eq == string) return REAL(putenv)(string);
   const auto len = static_cast<std::size_t>(eq - string);

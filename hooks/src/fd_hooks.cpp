@@ -12,12 +12,12 @@
 #include <atomic>
 
 #include "cofcgi/runtime/netpoll.h"
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "fd_table.h"
 #include "hook_support.h"
 #include "real_calls.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 // A vfork child (and a posix_spawn child) shares its parent's memory, and so the parent's
@@ -95,13 +95,13 @@ int fcntl_impl(decltype(&::fcntl) real_fcntl, int fd, int cmd, long arg) {
 }
 
 }  // namespace
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API int socket(int domain, int type, int protocol) {
+COFCGI_API int socket(int domain, int type, int protocol) {
   const int fd = REAL(socket)(domain, type, protocol);
   if (fd >= 0) {
     ErrnoGuard keep;
@@ -110,7 +110,7 @@ COFCGI_HOOK_API int socket(int domain, int type, int protocol) {
   return fd;
 }
 
-COFCGI_HOOK_API int socketpair(int domain, int type, int protocol, int sv[2]) {
+COFCGI_API int socketpair(int domain, int type, int protocol, int sv[2]) {
   const int r = REAL(socketpair)(domain, type, protocol, sv);
   if (r == 0) {
     ErrnoGuard keep;
@@ -120,7 +120,7 @@ COFCGI_HOOK_API int socketpair(int domain, int type, int protocol, int sv[2]) {
   return r;
 }
 
-COFCGI_HOOK_API int pipe(int fds[2]) {
+COFCGI_API int pipe(int fds[2]) {
   const int r = REAL(pipe)(fds);
   if (r == 0) {
     ErrnoGuard keep;
@@ -130,7 +130,7 @@ COFCGI_HOOK_API int pipe(int fds[2]) {
   return r;
 }
 
-COFCGI_HOOK_API int pipe2(int fds[2], int flags) {
+COFCGI_API int pipe2(int fds[2], int flags) {
   const int r = REAL(pipe2)(fds, flags);
   if (r == 0) {
     ErrnoGuard keep;
@@ -140,7 +140,7 @@ COFCGI_HOOK_API int pipe2(int fds[2], int flags) {
   return r;
 }
 
-COFCGI_HOOK_API int close(int fd) {
+COFCGI_API int close(int fd) {
   {
     ErrnoGuard keep;
     retire(fd);
@@ -148,9 +148,9 @@ COFCGI_HOOK_API int close(int fd) {
   return REAL(close)(fd);
 }
 
-COFCGI_HOOK_API int shutdown(int fd, int how) { return REAL(shutdown)(fd, how); }
+COFCGI_API int shutdown(int fd, int how) { return REAL(shutdown)(fd, how); }
 
-COFCGI_HOOK_API int dup(int fd) {
+COFCGI_API int dup(int fd) {
   const int nfd = REAL(dup)(fd);
   if (nfd >= 0 && !in_vfork_child()) {
     ErrnoGuard keep;
@@ -160,7 +160,7 @@ COFCGI_HOOK_API int dup(int fd) {
   return nfd;
 }
 
-COFCGI_HOOK_API int dup2(int fd, int fd2) {
+COFCGI_API int dup2(int fd, int fd2) {
   if (fd != fd2) {
     ErrnoGuard keep;
     retire(fd2);
@@ -173,7 +173,7 @@ COFCGI_HOOK_API int dup2(int fd, int fd2) {
   return r;
 }
 
-COFCGI_HOOK_API int dup3(int fd, int fd2, int flags) {
+COFCGI_API int dup3(int fd, int fd2, int flags) {
   if (fd != fd2) {
     ErrnoGuard keep;
     retire(fd2);
@@ -186,7 +186,7 @@ COFCGI_HOOK_API int dup3(int fd, int fd2, int flags) {
   return r;
 }
 
-COFCGI_HOOK_API int fcntl(int fd, int cmd, ...) {
+COFCGI_API int fcntl(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   const long arg = variadic_arg(ap);
@@ -194,7 +194,7 @@ COFCGI_HOOK_API int fcntl(int fd, int cmd, ...) {
   return fcntl_impl(REAL(fcntl), fd, cmd, arg);
 }
 
-COFCGI_HOOK_API int fcntl64(int fd, int cmd, ...) {
+COFCGI_API int fcntl64(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   const long arg = variadic_arg(ap);
@@ -202,7 +202,7 @@ COFCGI_HOOK_API int fcntl64(int fd, int cmd, ...) {
   return fcntl_impl(REAL(fcntl64), fd, cmd, arg);
 }
 
-COFCGI_HOOK_API int ioctl(int fd, unsigned long request, ...) {
+COFCGI_API int ioctl(int fd, unsigned long request, ...) {
   va_list ap;
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
@@ -221,7 +221,7 @@ COFCGI_HOOK_API int ioctl(int fd, unsigned long request, ...) {
   return REAL(ioctl)(fd, request, arg);
 }
 
-COFCGI_HOOK_API int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+COFCGI_API int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
   const int r = REAL(setsockopt)(fd, level, name, value, len);
   if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
       value != nullptr && len >= sizeof(timeval)) {
@@ -234,7 +234,7 @@ COFCGI_HOOK_API int setsockopt(int fd, int level, int name, const void* value, s
   return r;
 }
 
-COFCGI_HOOK_API int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+COFCGI_API int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
   return REAL(getsockopt)(fd, level, name, value, len);
 }
 

@@ -2,7 +2,7 @@
 
 #include <new>
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 
 FdTable& FdTable::instance() {
   // Never destroyed: hooks may run during and after static destruction.
@@ -52,4 +52,4 @@ void FdTable::copy_life(int from, int to) {
   dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks

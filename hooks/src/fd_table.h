@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 
 enum class FdKind : std::uint8_t { unknown = 0, socket = 1, other = 2 };
 
@@ -47,4 +47,4 @@ class FdTable {
   std::atomic<std::uint64_t> next_generation_{1};
 };
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks

@@ -9,7 +9,7 @@
 
 #include "real_calls.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 
 FdView view_of(int fd) {
   FdView v;
@@ -100,4 +100,4 @@ int block_until_ready(int fd, Direction dir, co::Deadline deadline) {
   }
 }
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks

@@ -14,7 +14,7 @@
 #include "fd_table.h"
 #include "real_calls.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 
 enum class Direction { read, write };
 
@@ -104,4 +104,4 @@ class ErrnoGuard {
   int saved_;
 };
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks

@@ -11,12 +11,12 @@
 
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "hook_support.h"
 #include "real_calls.h"
 #include "sys_write.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 int timespec_to_ms(const timespec* ts) {
@@ -94,19 +94,19 @@ int epoll_wait_hook(int epfd, epoll_event* events, int max, int timeout_ms, cons
 }
 
 }  // namespace
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API int poll(pollfd* fds, nfds_t nfds, int timeout) {
+COFCGI_API int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (!co::hooks_active()) return REAL(poll)(fds, nfds, timeout);
   const KeepErrnoOnSuccess keep;
   return keep(co::poll_fds(fds, nfds, timeout));
 }
 
-COFCGI_HOOK_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
+COFCGI_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
   if (fdslen / sizeof(*fds) < nfds) {
     static const char msg[] = "*** buffer overflow detected ***: terminated\n";
     raw_write_stderr_literal(msg, sizeof msg - 1);
@@ -117,13 +117,13 @@ COFCGI_HOOK_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fds
 
 // The signal mask of ppoll/pselect/epoll_pwait is honoured outside coroutines; a coroutine
 // shares its thread's mask, so inside one it is not applied while parked.
-COFCGI_HOOK_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
+COFCGI_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(ppoll)(fds, nfds, timeout, mask);
   const KeepErrnoOnSuccess keep;
   return keep(co::poll_fds(fds, nfds, timespec_to_ms(timeout)));
 }
 
-COFCGI_HOOK_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,
+COFCGI_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,
                                 size_t fdslen) {
   if (fdslen / sizeof(*fds) < nfds) {
     static const char msg[] = "*** buffer overflow detected ***: terminated\n";
@@ -133,7 +133,7 @@ COFCGI_HOOK_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeou
   return ppoll(fds, nfds, timeout, mask);
 }
 
-COFCGI_HOOK_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timeval* timeout) {
+COFCGI_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timeval* timeout) {
   if (!co::hooks_active()) return REAL(select)(nfds, readfds, writefds, exceptfds, timeout);
   const KeepErrnoOnSuccess keep;
   const int r = select_via_poll(nfds, readfds, writefds, exceptfds, timeval_to_ms(timeout));
@@ -143,18 +143,18 @@ COFCGI_HOOK_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* 
   return keep(r);
 }
 
-COFCGI_HOOK_API int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+COFCGI_API int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
                             const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(pselect)(nfds, readfds, writefds, exceptfds, timeout, mask);
   const KeepErrnoOnSuccess keep;
   return keep(select_via_poll(nfds, readfds, writefds, exceptfds, timespec_to_ms(timeout)));
 }
 
-COFCGI_HOOK_API int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
+COFCGI_API int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
   return epoll_wait_hook(epfd, events, max, timeout, nullptr);
 }
 
-COFCGI_HOOK_API int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
+COFCGI_API int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
   return epoll_wait_hook(epfd, events, max, timeout, mask);
 }
 

@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "hook_support.h"
 #include "real_calls.h"
 #include "sys_write.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 // read_hook is the common path; `socket_try` is the MSG_DONTWAIT attempt and `real_call` the
@@ -71,54 +71,54 @@ ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, so
 }
 
 }  // namespace
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API ssize_t read(int fd, void* buf, size_t n) {
+COFCGI_API ssize_t read(int fd, void* buf, size_t n) {
   return read_hook(
       fd, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); }, [&] { return REAL(read)(fd, buf, n); });
 }
 
-COFCGI_HOOK_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
   if (n > buflen) buffer_overflow();
   return read(fd, buf, n);
 }
 
-COFCGI_HOOK_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
+COFCGI_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return read_hook(
       fd, [&] { return recvmsg_dontwait(fd, iov, iovcnt); }, [&] { return REAL(readv)(fd, iov, iovcnt); });
 }
 
-COFCGI_HOOK_API ssize_t recv(int fd, void* buf, size_t n, int flags) {
+COFCGI_API ssize_t recv(int fd, void* buf, size_t n, int flags) {
   return recvfrom_hook(fd, buf, n, flags, nullptr, nullptr);
 }
 
-COFCGI_HOOK_API ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+COFCGI_API ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
   if (n > buflen) buffer_overflow();
   return recv(fd, buf, n, flags);
 }
 
-COFCGI_HOOK_API ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
+COFCGI_API ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   return recvfrom_hook(fd, buf, n, flags, addr, len);
 }
 
-COFCGI_HOOK_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
+COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
                                        sockaddr* addr, socklen_t* len) {
   if (n > buflen) buffer_overflow();
   return recvfrom(fd, buf, n, flags, addr, len);
 }
 
-COFCGI_HOOK_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   if (flags & MSG_DONTWAIT) return REAL(recvmsg)(fd, msg, flags);
   return read_hook(
       fd, [&] { return REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT); },
       [&] { return REAL(recvmsg)(fd, msg, flags); });
 }
 
-COFCGI_HOOK_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
+COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
   if ((flags & MSG_DONTWAIT) || !co::hooks_active()) return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
   // A blocking recvmmsg waits for the first datagram, then goes on receiving until vlen
   // arrived: with MSG_WAITFORONE only what is already queued, otherwise waiting for more.

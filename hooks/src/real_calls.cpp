@@ -7,7 +7,7 @@
 
 #include "sys_write.h"
 
-namespace cofcgi::hooks::real {
+namespace co::hooks::real {
 
 #define COFCGI_HOOK(name) decltype(&::name) name = nullptr;
 #include "hooked_calls.def"
@@ -41,7 +41,7 @@ void resolve_all() {
 // Eager resolution, before main and before most other libraries' constructors.
 __attribute__((constructor(101))) void resolve_at_load() { resolve_all(); }
 
-}  // namespace cofcgi::hooks::real
+}  // namespace co::hooks::real
 
 // Referenced by every executable that links cofcgi::hooks (see hooks/CMakeLists.txt), so
 // the linker keeps the library even under --as-needed.

@@ -17,7 +17,7 @@
 
 #include "fortify_decls.h"
 
-namespace cofcgi::hooks::real {
+namespace co::hooks::real {
 
 #define COFCGI_HOOK(name) extern decltype(&::name) name;
 #include "hooked_calls.def"
@@ -27,8 +27,8 @@ namespace cofcgi::hooks::real {
 // before the library's constructor (another library's constructor calling read()).
 void resolve_all();
 
-}  // namespace cofcgi::hooks::real
+}  // namespace co::hooks::real
 
 // REAL(name) is the real function, resolving on first use if the constructor has not run.
 #define REAL(name) \
-  (__builtin_expect(::cofcgi::hooks::real::name == nullptr, 0) ? (::cofcgi::hooks::real::resolve_all(), ::cofcgi::hooks::real::name) : ::cofcgi::hooks::real::name)
+  (__builtin_expect(::co::hooks::real::name == nullptr, 0) ? (::co::hooks::real::resolve_all(), ::co::hooks::real::name) : ::co::hooks::real::name)

@@ -7,7 +7,7 @@
 
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "real_calls.h"
 
 namespace {
@@ -30,19 +30,19 @@ void park_for(std::chrono::nanoseconds d) {
 
 extern "C" {
 
-COFCGI_HOOK_API unsigned int sleep(unsigned int seconds) {
+COFCGI_API unsigned int sleep(unsigned int seconds) {
   if (!co::hooks_active()) return REAL(sleep)(seconds);
   park_for(std::chrono::seconds(seconds));
   return 0;
 }
 
-COFCGI_HOOK_API int usleep(useconds_t usec) {
+COFCGI_API int usleep(useconds_t usec) {
   if (!co::hooks_active()) return REAL(usleep)(usec);
   park_for(std::chrono::microseconds(usec));
   return 0;
 }
 
-COFCGI_HOOK_API int nanosleep(const timespec* req, timespec* rem) {
+COFCGI_API int nanosleep(const timespec* req, timespec* rem) {
   if (!co::hooks_active()) return REAL(nanosleep)(req, rem);
   if (!valid(req)) {
     errno = EINVAL;
@@ -53,7 +53,7 @@ COFCGI_HOOK_API int nanosleep(const timespec* req, timespec* rem) {
   return 0;
 }
 
-COFCGI_HOOK_API int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* rem) {
+COFCGI_API int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* rem) {
   if (!co::hooks_active() || (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME && clock != CLOCK_BOOTTIME)) {
     return REAL(clock_nanosleep)(clock, flags, req, rem);
   }

@@ -4,16 +4,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 
 inline void raw_write_stderr(const char* msg, int n) {
   if (n > 0) (void)::syscall(SYS_write, 2, msg, static_cast<size_t>(n));
 }
 
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 inline void raw_write_stderr_literal(const char* msg, std::size_t n) {
   (void)::syscall(SYS_write, 2, msg, n);
 }
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks

@@ -6,11 +6,11 @@
 
 #include <vector>
 
-#include "export.h"
+#include "cofcgi/runtime/export.h"
 #include "hook_support.h"
 #include "real_calls.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 namespace {
 
 // Advances an iovec array past `done` bytes.
@@ -96,20 +96,20 @@ ssize_t sendmsg_hook(int fd, const msghdr* msg, int flags) {
 }
 
 }  // namespace
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
-using namespace cofcgi::hooks;
+using namespace co::hooks;
 
 extern "C" {
 
-COFCGI_HOOK_API ssize_t write(int fd, const void* buf, size_t n) {
+COFCGI_API ssize_t write(int fd, const void* buf, size_t n) {
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n, [&](std::size_t sent) { return REAL(send)(fd, p + sent, n - sent, MSG_DONTWAIT); },
       [&] { return REAL(write)(fd, buf, n); });
 }
 
-COFCGI_HOOK_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
+COFCGI_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   if (!co::hooks_active() || iovcnt < 0) return REAL(writev)(fd, iov, iovcnt);
   const FdView v = view_of(fd);
   if (v.info == nullptr || v.user_nonblock) return REAL(writev)(fd, iov, iovcnt);
@@ -122,7 +122,7 @@ COFCGI_HOOK_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   return sendmsg_hook(fd, &msg, 0);
 }
 
-COFCGI_HOOK_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
+COFCGI_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return REAL(send)(fd, buf, n, flags);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
@@ -130,7 +130,7 @@ COFCGI_HOOK_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
       [&] { return REAL(send)(fd, buf, n, flags); });
 }
 
-COFCGI_HOOK_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
+COFCGI_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                                socklen_t len) {
   if (flags & MSG_DONTWAIT) return REAL(sendto)(fd, buf, n, flags, addr, len);
   const char* p = static_cast<const char*>(buf);
@@ -140,9 +140,9 @@ COFCGI_HOOK_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, con
       [&] { return REAL(sendto)(fd, buf, n, flags, addr, len); });
 }
 
-COFCGI_HOOK_API ssize_t sendmsg(int fd, const msghdr* msg, int flags) { return sendmsg_hook(fd, msg, flags); }
+COFCGI_API ssize_t sendmsg(int fd, const msghdr* msg, int flags) { return sendmsg_hook(fd, msg, flags); }
 
-COFCGI_HOOK_API int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+COFCGI_API int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   // Blocking sendmmsg returns after the first message that fits; that is what one
   // successful MSG_DONTWAIT attempt gives too.
   if (!co::hooks_active() || (flags & MSG_DONTWAIT)) return REAL(sendmmsg)(fd, vec, vlen, flags);

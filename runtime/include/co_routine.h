@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #endif
 
-#define COFCGI_LIBCO_API __attribute__((visibility("default")))
+#include "cofcgi/runtime/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,57 +41,57 @@ typedef void* (*pfn_co_routine_t)(void*);
 
 /* Coroutines. co_create returns 0, or -1 with errno (EINVAL for an absurd attribute, ENOMEM
  * when no stack can be mapped; the log line names the limit). */
-COFCGI_LIBCO_API int co_create(struct stCoRoutine_t** co, const struct stCoRoutineAttr_t* attr,
+COFCGI_API int co_create(struct stCoRoutine_t** co, const struct stCoRoutineAttr_t* attr,
                                void* (*routine)(void*), void* arg);
-COFCGI_LIBCO_API void co_resume(struct stCoRoutine_t* co);
+COFCGI_API void co_resume(struct stCoRoutine_t* co);
 /* co_yield is a keyword from C++20 on: there the same function is cofcgi_co_yield (libco
  * programs build as C++17 or older, where it is co_yield). */
 #if defined(__cplusplus) && (__cplusplus >= 202002L || defined(__cpp_impl_coroutine))
-COFCGI_LIBCO_API void cofcgi_co_yield(struct stCoRoutine_t* co) __asm__("co_yield");
+COFCGI_API void cofcgi_co_yield(struct stCoRoutine_t* co) __asm__("co_yield");
 #else
-COFCGI_LIBCO_API void co_yield(struct stCoRoutine_t* co);
+COFCGI_API void co_yield(struct stCoRoutine_t* co);
 #endif
-COFCGI_LIBCO_API void co_yield_ct(void); /* ct = current thread */
-COFCGI_LIBCO_API void co_release(struct stCoRoutine_t* co);
-COFCGI_LIBCO_API void co_reset(struct stCoRoutine_t* co);
-COFCGI_LIBCO_API struct stCoRoutine_t* co_self(void);
-COFCGI_LIBCO_API struct stCoRoutine_t* co_get_current(void);
+COFCGI_API void co_yield_ct(void); /* ct = current thread */
+COFCGI_API void co_release(struct stCoRoutine_t* co);
+COFCGI_API void co_reset(struct stCoRoutine_t* co);
+COFCGI_API struct stCoRoutine_t* co_self(void);
+COFCGI_API struct stCoRoutine_t* co_get_current(void);
 
-COFCGI_LIBCO_API int co_poll(struct stCoEpoll_t* ctx, struct pollfd fds[], nfds_t nfds, int timeout_ms);
+COFCGI_API int co_poll(struct stCoEpoll_t* ctx, struct pollfd fds[], nfds_t nfds, int timeout_ms);
 /* Runs the event loop; pfn (may be NULL) is called once per iteration with arg, and a
  * return of -1 ends the loop. */
-COFCGI_LIBCO_API void co_eventloop(struct stCoEpoll_t* ctx, pfn_co_eventloop_t pfn, void* arg);
+COFCGI_API void co_eventloop(struct stCoEpoll_t* ctx, pfn_co_eventloop_t pfn, void* arg);
 
 /* Coroutine-specific data; on the thread's own stack these are pthread_{get,set}specific. */
-COFCGI_LIBCO_API int co_setspecific(pthread_key_t key, const void* value);
-COFCGI_LIBCO_API void* co_getspecific(pthread_key_t key);
+COFCGI_API int co_setspecific(pthread_key_t key, const void* value);
+COFCGI_API void* co_getspecific(pthread_key_t key);
 
-COFCGI_LIBCO_API struct stCoEpoll_t* co_get_epoll_ct(void); /* ct = current thread */
+COFCGI_API struct stCoEpoll_t* co_get_epoll_ct(void); /* ct = current thread */
 
 /* Syscall hooks for the current coroutine (cofcgi::hooks does the interposing). */
-COFCGI_LIBCO_API void co_enable_hook_sys(void);
-COFCGI_LIBCO_API void co_disable_hook_sys(void);
-COFCGI_LIBCO_API bool co_is_enable_sys_hook(void);
+COFCGI_API void co_enable_hook_sys(void);
+COFCGI_API void co_disable_hook_sys(void);
+COFCGI_API bool co_is_enable_sys_hook(void);
 
 /* Condition signalling between coroutines of one thread. co_cond_timedwait returns 0 when
  * signalled, -1 with errno ETIMEDOUT on timeout (timeout_ms <= 0: no timeout). */
 struct stCoCond_t;
-COFCGI_LIBCO_API struct stCoCond_t* co_cond_alloc(void);
-COFCGI_LIBCO_API int co_cond_free(struct stCoCond_t* cc);
-COFCGI_LIBCO_API int co_cond_signal(struct stCoCond_t* cc);
-COFCGI_LIBCO_API int co_cond_broadcast(struct stCoCond_t* cc);
-COFCGI_LIBCO_API int co_cond_timedwait(struct stCoCond_t* cc, int timeout_ms);
+COFCGI_API struct stCoCond_t* co_cond_alloc(void);
+COFCGI_API int co_cond_free(struct stCoCond_t* cc);
+COFCGI_API int co_cond_signal(struct stCoCond_t* cc);
+COFCGI_API int co_cond_broadcast(struct stCoCond_t* cc);
+COFCGI_API int co_cond_timedwait(struct stCoCond_t* cc, int timeout_ms);
 
 /* Shared (copy) stacks: iCount stacks of iStackSize bytes, handed out round-robin. */
-COFCGI_LIBCO_API struct stShareStack_t* co_alloc_sharestack(int iCount, int iStackSize);
+COFCGI_API struct stShareStack_t* co_alloc_sharestack(int iCount, int iStackSize);
 
 /* Names whose setenv/getenv/unsetenv are private to each coroutine (hooks layer). */
-COFCGI_LIBCO_API void co_set_env_list(const char* name[], size_t cnt);
+COFCGI_API void co_set_env_list(const char* name[], size_t cnt);
 
-COFCGI_LIBCO_API void co_log_err(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+COFCGI_API void co_log_err(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* accept(2) for a listening socket driven by co_poll (libco declares it in no header). */
-COFCGI_LIBCO_API int co_accept(int fd, struct sockaddr* addr, socklen_t* len);
+COFCGI_API int co_accept(int fd, struct sockaddr* addr, socklen_t* len);
 
 #ifdef __cplusplus
 }

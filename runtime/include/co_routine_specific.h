@@ -17,7 +17,7 @@
 #include "co_routine.h"
 
 #ifdef __cplusplus
-extern "C" COFCGI_LIBCO_API int cofcgi_co_setspecific_owned(pthread_key_t key, void* value);
+extern "C" COFCGI_API int cofcgi_co_setspecific_owned(pthread_key_t key, void* value);
 
 #define CO_ROUTINE_SPECIFIC(name, y)                                              \
   static pthread_once_t cofcgi_specific_once_##name = PTHREAD_ONCE_INIT;          \

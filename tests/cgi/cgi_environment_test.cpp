@@ -15,10 +15,10 @@
 using namespace cgi_test;
 
 TEST_CASE("cgi_environment: concurrent handlers each getenv their own QUERY_STRING") {
-  cofcgi::cgi::ServerOptions options;
+  co::cgi::ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.cgi_environment = true;
-  InProcessServer server(options, [](cofcgi::cgi::Request& request, cofcgi::cgi::Response& response) {
+  InProcessServer server(options, [](co::cgi::Request& request, co::cgi::Response& response) {
     const std::string before = getenv("QUERY_STRING") ? getenv("QUERY_STRING") : "(unset)";
     // Park while other requests set theirs: the value must still be ours afterwards.
     co::sleep_for(std::chrono::milliseconds(request.query("wait") ? 150 : 10));

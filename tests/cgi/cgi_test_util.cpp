@@ -628,9 +628,9 @@ HttpResponse http_request(const std::string& host, std::uint16_t port, const std
 
 // ---- InProcessServer -------------------------------------------------------------------
 
-InProcessServer::InProcessServer(cofcgi::cgi::ServerOptions options, cofcgi::cgi::Handler handler) {
+InProcessServer::InProcessServer(co::cgi::ServerOptions options, co::cgi::Handler handler) {
   options.handle_signals = false;
-  server_ = std::make_unique<cofcgi::cgi::Server>(std::move(options), std::move(handler));
+  server_ = std::make_unique<co::cgi::Server>(std::move(options), std::move(handler));
   thread_ = std::thread([this] {
     try {
       exit_code_ = server_->run();

@@ -187,12 +187,12 @@ HttpResponse http_request(const std::string& host, std::uint16_t port, const std
 
 // ---- an in-process Server ------------------------------------------------------------
 
-// InProcessServer runs cofcgi::cgi::Server::run() on a thread of its own (signals not
+// InProcessServer runs co::cgi::Server::run() on a thread of its own (signals not
 // handled: handle_signals is forced off) and waits until it listens; the destructor calls
 // stop() and joins.
 class InProcessServer {
  public:
-  InProcessServer(cofcgi::cgi::ServerOptions options, cofcgi::cgi::Handler handler);
+  InProcessServer(co::cgi::ServerOptions options, co::cgi::Handler handler);
   ~InProcessServer();
   InProcessServer(const InProcessServer&) = delete;
   InProcessServer& operator=(const InProcessServer&) = delete;
@@ -202,7 +202,7 @@ class InProcessServer {
   int stop_and_join();
 
  private:
-  std::unique_ptr<cofcgi::cgi::Server> server_;
+  std::unique_ptr<co::cgi::Server> server_;
   std::thread thread_;
   std::string address_;
   int exit_code_ = -1;

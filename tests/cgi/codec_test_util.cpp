@@ -17,9 +17,9 @@
 
 namespace codec_test {
 
-using cofcgi::cgi::ParseResult;
-using cofcgi::cgi::ParseStatus;
-using cofcgi::cgi::Record;
+using co::cgi::ParseResult;
+using co::cgi::ParseStatus;
+using co::cgi::Record;
 
 // ---- GuardedBuffer ----------------------------------------------------------------------
 
@@ -73,9 +73,9 @@ void record_lines(const Record& r, std::vector<std::string>* out) {
   char head[96];
   std::snprintf(head, sizeof head, "record type=%u id=%u content=", r.type, r.request_id);
   out->push_back(head + hex(r.content) + " padding=" + std::to_string(r.padding));
-  if (r.type == static_cast<std::uint8_t>(cofcgi::cgi::RecordType::begin_request)) {
-    cofcgi::cgi::BeginRequest begin{};
-    if (cofcgi::cgi::parse_begin_request(r.content, &begin)) {
+  if (r.type == static_cast<std::uint8_t>(co::cgi::RecordType::begin_request)) {
+    co::cgi::BeginRequest begin{};
+    if (co::cgi::parse_begin_request(r.content, &begin)) {
       out->push_back("begin role=" + std::to_string(static_cast<unsigned>(begin.role)) +
                      " flags=" + std::to_string(begin.flags));
     } else {
@@ -95,14 +95,14 @@ std::vector<std::string> record_events(const char* buf, std::size_t len) {
       return out;
     }
     Record r;
-    const ParseResult res = cofcgi::cgi::parse_record(buf + offset, len - offset, &r);
+    const ParseResult res = co::cgi::parse_record(buf + offset, len - offset, &r);
     switch (res.status) {
       case ParseStatus::record:
-        if (res.consumed < cofcgi::cgi::kHeaderSize || res.consumed > len - offset) {
+        if (res.consumed < co::cgi::kHeaderSize || res.consumed > len - offset) {
           out.push_back("BUG consumed=" + std::to_string(res.consumed));
           return out;
         }
-        if (r.content.data() != buf + offset + cofcgi::cgi::kHeaderSize)
+        if (r.content.data() != buf + offset + co::cgi::kHeaderSize)
           out.emplace_back("BUG content not in place");
         record_lines(r, &out);
         offset += res.consumed;
@@ -117,12 +117,12 @@ std::vector<std::string> record_events(const char* buf, std::size_t len) {
 
 std::vector<std::string> pair_events(const char* buf, std::size_t len) {
   std::vector<std::string> out;
-  cofcgi::cgi::ParamsReader reader(std::string_view(buf, len));
+  co::cgi::ParamsReader reader(std::string_view(buf, len));
   for (;;) {
     std::string_view name, value;
     const std::size_t before = reader.offset();
     switch (reader.next(&name, &value)) {
-      case cofcgi::cgi::PairStatus::pair:
+      case co::cgi::PairStatus::pair:
         if (reader.offset() <= before && !(name.empty() && value.empty()))
           out.emplace_back("BUG no progress");
         out.push_back("pair name=" + hex(name) + " value=" + hex(value));
@@ -131,8 +131,8 @@ std::vector<std::string> pair_events(const char* buf, std::size_t len) {
           return out;
         }
         break;
-      case cofcgi::cgi::PairStatus::end: out.emplace_back("end"); return out;
-      case cofcgi::cgi::PairStatus::truncated:
+      case co::cgi::PairStatus::end: out.emplace_back("end"); return out;
+      case co::cgi::PairStatus::truncated:
         out.push_back("truncated offset=" + std::to_string(reader.offset()));
         return out;
     }
@@ -155,7 +155,7 @@ std::vector<std::string> streamed_record_events(std::string_view input,
     for (;;) {
       Record r;
       const ParseResult res =
-          cofcgi::cgi::parse_record(buffer.data() + offset, buffer.size() - offset, &r);
+          co::cgi::parse_record(buffer.data() + offset, buffer.size() - offset, &r);
       if (res.status == ParseStatus::bad_version) {
         out.emplace_back("bad_version");
         return out;

@@ -15,8 +15,8 @@
 namespace {
 
 using namespace cgi_test;
-using cofcgi::cgi::Request;
-using cofcgi::cgi::Response;
+using co::cgi::Request;
+using co::cgi::Response;
 using cofcgi_test::NginxServer;
 using cofcgi_test::NginxServerOptions;
 
@@ -134,7 +134,7 @@ TEST_CASE(
     resp << "size " << std::to_string(all.size()) << " hash " << std::to_string(fnv1a64(all))
          << "\n";
   };
-  cofcgi::cgi::ServerOptions so;
+  co::cgi::ServerOptions so;
   so.listen = "127.0.0.1:0";
   InProcessServer app(so, handler);
   NginxServerOptions o = nginx_for(app.address());
@@ -156,7 +156,7 @@ TEST_CASE("nginx reuses kept upstream connections: 200 requests, a few connectio
     resp << std::string(req.method()) << " " << std::string(req.uri()) << " "
          << std::to_string(req.body().size()) << "\n";
   };
-  cofcgi::cgi::ServerOptions so;
+  co::cgi::ServerOptions so;
   so.listen = "127.0.0.1:0";
   int with_keepalive = 0;
   {
@@ -226,7 +226,7 @@ TEST_CASE(
 }
 
 TEST_CASE("a Router behind nginx: routes, path parameters, 404 and 405") {
-  cofcgi::cgi::Router router;
+  co::cgi::Router router;
   router.get("/users/{id}", [](Request& req, Response& resp) {
     resp.set_content_type("text/plain");
     resp << "user " << std::string(*req.route_param("id")) << "\n";
@@ -240,7 +240,7 @@ TEST_CASE("a Router behind nginx: routes, path parameters, 404 and 405") {
     resp.set_content_type("text/plain");
     resp << "file " << std::string(*req.route_param("path")) << "\n";
   });
-  cofcgi::cgi::ServerOptions so;
+  co::cgi::ServerOptions so;
   so.listen = "127.0.0.1:0";
   InProcessServer app(so, router);
   NginxServer nginx(nginx_for(app.address()));

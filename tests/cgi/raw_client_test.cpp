@@ -27,9 +27,9 @@
 namespace {
 
 using namespace cgi_test;
-using cofcgi::cgi::Request;
-using cofcgi::cgi::Response;
-using cofcgi::cgi::ServerOptions;
+using co::cgi::Request;
+using co::cgi::Response;
+using co::cgi::ServerOptions;
 using Clock = std::chrono::steady_clock;
 
 long long ms_since(Clock::time_point t) {
@@ -56,7 +56,7 @@ struct Observed {
   std::atomic<int> requests{0};
 };
 
-cofcgi::cgi::Handler test_handler(Observed* seen) {
+co::cgi::Handler test_handler(Observed* seen) {
   return [seen](Request& req, Response& resp) {
     seen->requests.fetch_add(1);
     resp.set_content_type("text/plain");
@@ -71,7 +71,7 @@ cofcgi::cgi::Handler test_handler(Observed* seen) {
       try {
         resp << std::string(100000, 'x');  // over the flush threshold: real I/O
         resp.flush();
-      } catch (const cofcgi::cgi::RequestAborted&) {
+      } catch (const co::cgi::RequestAborted&) {
         seen->aborted_seen.fetch_add(1);
         seen->slow_finished.fetch_add(1);
         throw;
@@ -183,12 +183,12 @@ TEST_CASE("GET_VALUES on a fresh connection is answered with exact lengths") {
   const Pairs want = {
       {"FCGI_MAX_CONNS", "1234"}, {"FCGI_MAX_REQS", "567"}, {"FCGI_MPXS_CONNS", "1"}};
   CHECK(r->content == encode_pairs(want));
-  cofcgi::cgi::ParamsReader reader(r->content);
+  co::cgi::ParamsReader reader(r->content);
   std::string_view n, v;
   Pairs got;
-  cofcgi::cgi::PairStatus status;
-  while ((status = reader.next(&n, &v)) == cofcgi::cgi::PairStatus::pair) got.emplace_back(n, v);
-  CHECK(status == cofcgi::cgi::PairStatus::end);
+  co::cgi::PairStatus status;
+  while ((status = reader.next(&n, &v)) == co::cgi::PairStatus::pair) got.emplace_back(n, v);
+  CHECK(status == co::cgi::PairStatus::end);
   CHECK(got == want);
   // Nothing else arrives, and the connection still serves requests.
   CHECK_FALSE(conn.read_record(200ms).has_value());

@@ -12,7 +12,7 @@
 
 namespace {
 
-using namespace cofcgi::cgi;
+using namespace co::cgi;
 using codec_test::GuardedBuffer;
 using codec_test::hex;
 using codec_test::join;

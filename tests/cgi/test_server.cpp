@@ -12,8 +12,8 @@
 
 int main(int argc, char** argv) {
   try {
-    cofcgi::cgi::Server server(cofcgi::cgi::parse_server_args(argc, argv),
-                               [](cofcgi::cgi::Request& request, cofcgi::cgi::Response& response) {
+    co::cgi::Server server(co::cgi::parse_server_args(argc, argv),
+                               [](co::cgi::Request& request, co::cgi::Response& response) {
                                  response.set_content_type("text/plain");
                                  if (request.path() == "/slow") {
                                    const long ms = std::stol(request.query("ms").value_or("1000"));

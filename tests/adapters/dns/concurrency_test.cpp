@@ -92,7 +92,7 @@ TEST_CASE("80 lookups against a 300 ms server finish together, right, in well un
   dns_test::Responder responder(dns_test::test_zone, std::chrono::milliseconds(300));
   REQUIRE(responder.ok());
   dns_test::ResolverEnv env(responder.endpoint(), "options timeout:5 attempts:2\n");
-  cofcgi::adapters::dns::release_thread_resolver();
+  co::dns::release_thread_resolver();
 
   Tally tally;
   int ticks = 0;
@@ -138,7 +138,7 @@ TEST_CASE("80 lookups against a 300 ms server finish together, right, in well un
   for (const auto& q : qs) distinct.insert({q.name, q.type});
   CHECK(qs.size() == 120);
   CHECK(distinct.size() == 120);
-  cofcgi::adapters::dns::release_thread_resolver();
+  co::dns::release_thread_resolver();
 }
 
 TEST_CASE("two threads with their own schedulers resolve concurrently, each on its own channel") {
@@ -163,7 +163,7 @@ TEST_CASE("two threads with their own schedulers resolve concurrently, each on i
     co::run();
     right += t.right;
     wrong += t.wrong;
-    cofcgi::adapters::dns::release_thread_resolver();
+    co::dns::release_thread_resolver();
   };
   std::thread a(worker, 100);
   std::thread b(worker, 200);

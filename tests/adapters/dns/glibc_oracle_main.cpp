@@ -440,7 +440,7 @@ int main() {
   }
 
   std::printf("compared %d results, %d differ\n", g_cases, g_mismatches);
-  const auto s = cofcgi::adapters::dns::stats();
+  const auto s = co::dns::stats();
   std::printf(
       "ours: %llu via c-ares, %llu via glibc directly, %llu on a helper thread, %llu queries\n",
       static_cast<unsigned long long>(s.cares_lookups),

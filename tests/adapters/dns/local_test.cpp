@@ -114,7 +114,7 @@ TEST_CASE("getaddrinfo in a coroutine: no-network lookups are glibc's, and send 
   dns_test::Responder responder;
   REQUIRE(responder.ok());
   dns_test::ResolverEnv env(responder.endpoint(), "options timeout:1 attempts:1\n");
-  const auto before = cofcgi::adapters::dns::stats();
+  const auto before = co::dns::stats();
   for (const GaiCase& c : no_network_cases()) {
     const std::string expected = gai_with(glibc().getaddrinfo, glibc().freeaddrinfo, c);
     std::string got;
@@ -122,7 +122,7 @@ TEST_CASE("getaddrinfo in a coroutine: no-network lookups are glibc's, and send 
     INFO(label(c));
     CHECK(got == expected);
   }
-  const auto after = cofcgi::adapters::dns::stats();
+  const auto after = co::dns::stats();
   CHECK(responder.question_count() == 0);
   CHECK(after.queries_sent == before.queries_sent);
   CHECK(after.cares_lookups == before.cares_lookups);
@@ -131,7 +131,7 @@ TEST_CASE("getaddrinfo in a coroutine: no-network lookups are glibc's, and send 
 
 TEST_CASE("getaddrinfo outside a coroutine, or with hooks off, is glibc's and uncounted") {
   dns_test::isolate_network();
-  const auto before = cofcgi::adapters::dns::stats();
+  const auto before = co::dns::stats();
   const GaiCase c{"localhost", "80", AI_CANONNAME, AF_UNSPEC, SOCK_STREAM, 0};
   const std::string expected = gai_with(glibc().getaddrinfo, glibc().freeaddrinfo, c);
   // A result made by glibc (outside) is freed by the same freeaddrinfo as ours.
@@ -143,7 +143,7 @@ TEST_CASE("getaddrinfo outside a coroutine, or with hooks off, is glibc's and un
     co::set_hooks_enabled(was);
   });
   CHECK(hooks_off == expected);
-  const auto after = cofcgi::adapters::dns::stats();
+  const auto after = co::dns::stats();
   CHECK(after.glibc_lookups == before.glibc_lookups);
   CHECK(after.cares_lookups == before.cares_lookups);
 }

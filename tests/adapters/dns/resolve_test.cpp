@@ -76,7 +76,7 @@ struct Setup {
     REQUIRE(safe);
     REQUIRE(responder.ok());
   }
-  ~Setup() { cofcgi::adapters::dns::release_thread_resolver(); }
+  ~Setup() { co::dns::release_thread_resolver(); }
   bool safe;  // first: the responder must bind inside the test's own network namespace
   dns_test::Responder responder;
   dns_test::ResolverEnv env;
@@ -204,7 +204,7 @@ TEST_CASE("a dead server: EAI_AGAIN, TRY_AGAIN, gethostbyname_r returns EAGAIN")
                         0) == EAI_AGAIN);
   });
   CHECK(dns_test::seconds_since(start) < 0.9);  // refused at once: no 1 s timeout
-  cofcgi::adapters::dns::release_thread_resolver();
+  co::dns::release_thread_resolver();
 }
 
 TEST_CASE("a silent server: EAI_AGAIN after the timeout, other coroutines running meanwhile") {
@@ -369,7 +369,7 @@ TEST_CASE("a changed resolv.conf is read again, as glibc does") {
   CHECK(second.question_count() == 2);
   ::unsetenv("COFCGI_RESOLV_CONF");
   ::unsetenv("COFCGI_DNS_SERVERS");
-  cofcgi::adapters::dns::release_thread_resolver();
+  co::dns::release_thread_resolver();
 }
 
 TEST_CASE("lookups leave nothing behind: no coroutine, timer or descriptor") {
@@ -383,9 +383,9 @@ TEST_CASE("lookups leave nothing behind: no coroutine, timer or descriptor") {
       });
     }
     co::run();
-    cofcgi::adapters::dns::release_thread_resolver();
+    co::dns::release_thread_resolver();
   }
-  const auto st = cofcgi::adapters::dns::stats();
+  const auto st = co::dns::stats();
   CHECK(st.cares_lookups > 0);
   CHECK(st.queries_sent > 0);
 }

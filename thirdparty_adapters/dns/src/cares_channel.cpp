@@ -23,7 +23,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/wait_queue.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 std::atomic<std::uint64_t> g_queries_sent{0};
@@ -379,4 +379,4 @@ void release_thread_channel() {
 
 std::uint64_t queries_sent() { return g_queries_sent.load(std::memory_order_relaxed); }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -13,7 +13,7 @@
 
 #include "resolver_config.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 struct Question {
   std::string name;  // as given to res_query (a trailing dot is allowed)
@@ -50,4 +50,4 @@ void release_thread_channel();
 // Number of queries handed to c-ares since the process started (all threads).
 std::uint64_t queries_sent();
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 constexpr std::size_t kMaxName = 255;  // NS_MAXCDNAME
@@ -213,4 +213,4 @@ bool RecordCursor::next(ResourceRecord* rr) {
   return true;
 }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 // Record types and classes used here (arpa/nameser.h spells them T_A, C_IN, ...).
 inline constexpr std::uint16_t kTypeA = 1;
@@ -79,4 +79,4 @@ class RecordCursor {
   std::uint16_t qtype_ = 0;
 };
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -17,7 +17,7 @@
 #include <map>
 #include <vector>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 // Raw system calls: these sockets never become visible to the hooks or the netpoller.
@@ -517,4 +517,4 @@ addrinfo* sort_addrinfo(addrinfo* list, int nresults, const InterfaceInfo* known
   return head;
 }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 struct InterfaceAddress {
   std::uint32_t addr[4];  // IPv6, or IPv4 as ::ffff:a.b.c.d
@@ -31,4 +31,4 @@ InterfaceInfo check_pf();
 // returns the new head; the canonical name moves to the new first entry.
 addrinfo* sort_addrinfo(addrinfo* list, int nresults, const InterfaceInfo* known_pf);
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -13,7 +13,7 @@
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 void run_on_helper_thread(std::function<void()> job) {
   const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -46,4 +46,4 @@ void run_on_helper_thread(std::function<void()> job) {
   ::close(efd);  // through the hooks: the netpoller forgets it
 }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -5,11 +5,11 @@
 
 #include <functional>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 // run_on_helper_thread runs `job` on a new thread and parks the calling coroutine until it
 // returns. `job` must touch only heap memory it owns: while the coroutine is parked its
 // stack may be copied away (shared stacks). If no thread can be started, `job` runs here.
 void run_on_helper_thread(std::function<void()> job);
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

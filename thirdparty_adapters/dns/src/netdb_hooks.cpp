@@ -39,7 +39,7 @@
 #include "real_netdb.h"
 #include "resolver_config.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 std::atomic<std::uint64_t> g_cares{0};
@@ -767,9 +767,9 @@ Stats stats() {
 
 void release_thread_resolver() { release_thread_channel(); }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns
 
-using namespace cofcgi::adapters::dns;
+using namespace co::dns;
 
 #define COFCGI_NETDB_API __attribute__((visibility("default")))
 

@@ -13,7 +13,7 @@
 #include "cares_channel.h"
 #include "dns_wire.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 enum class QueryKind { a, aaaa, a_and_aaaa, ptr };
@@ -504,4 +504,4 @@ PtrLookup dns_gethostbyaddr(const ResolvConf& conf, const void* addr, socklen_t 
   return p;
 }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

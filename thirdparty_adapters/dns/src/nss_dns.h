@@ -14,7 +14,7 @@
 
 #include "resolver_config.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 // enum nss_status, with glibc's values.
 enum class NssStatus : int { tryagain = -2, unavail = -1, notfound = 0, success = 1 };
@@ -63,4 +63,4 @@ struct PtrLookup {
 };
 PtrLookup dns_gethostbyaddr(const ResolvConf& conf, const void* addr, socklen_t len, int af);
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace cofcgi::adapters::dns::real {
+namespace co::dns::real {
 namespace {
 
 void* must_find(const char* name) {
@@ -46,4 +46,4 @@ const Functions& get() {
 // Eager resolution, so that a missing symbol shows at load time.
 __attribute__((constructor(101))) void resolve_at_load() { (void)get(); }
 
-}  // namespace cofcgi::adapters::dns::real
+}  // namespace co::dns::real

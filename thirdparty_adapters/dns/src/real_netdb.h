@@ -6,7 +6,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-namespace cofcgi::adapters::dns::real {
+namespace co::dns::real {
 
 using getaddrinfo_fn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
 using freeaddrinfo_fn = void (*)(addrinfo*);
@@ -29,4 +29,4 @@ struct Functions {
 // get returns the real functions, resolving them on first use.
 const Functions& get();
 
-}  // namespace cofcgi::adapters::dns::real
+}  // namespace co::dns::real

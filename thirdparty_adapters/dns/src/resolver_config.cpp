@@ -14,7 +14,7 @@
 #include <mutex>
 #include <sstream>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 namespace {
 
 constexpr const char* kDefaultResolvConf = "/etc/resolv.conf";
@@ -354,4 +354,4 @@ bool gai_conf_customised() {
   return cached_file<GaiConf>(kGaiConfPath, parse_gai_conf)->customised;
 }
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -12,7 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 // Environment variables read (with secure_getenv, so never for set-uid programs).
 inline constexpr const char* kResolvConfEnv = "COFCGI_RESOLV_CONF";  // a resolv.conf path
@@ -70,4 +70,4 @@ HostsSources hosts_sources();
 // scopev4, reload); getaddrinfo then sorts with glibc on a helper thread.
 bool gai_conf_customised();
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 enum class PairStatus {
   pair,       // *name and *value are the next pair
@@ -36,4 +36,4 @@ COFCGI_API std::size_t encoded_pair_size(std::string_view name, std::string_view
 // it does not fit (or a length exceeds 2^31-1).
 COFCGI_API std::size_t write_pair(char* out, std::size_t capacity, std::string_view name, std::string_view value) noexcept;
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

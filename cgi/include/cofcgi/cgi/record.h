@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 inline constexpr std::uint8_t kVersion1 = 1;
 inline constexpr std::size_t kHeaderSize = 8;
@@ -92,4 +92,4 @@ inline std::uint8_t padding_for(std::size_t content_length) {
   return static_cast<std::uint8_t>((8 - (content_length % 8)) % 8);
 }
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

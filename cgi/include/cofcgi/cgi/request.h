@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 namespace detail {
 struct RequestState;
@@ -88,4 +88,4 @@ COFCGI_API std::string url_decode(std::string_view in, bool plus_is_space = true
 // html_escape escapes & < > " ' for HTML text and attributes.
 COFCGI_API std::string html_escape(std::string_view in);
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 namespace detail {
 struct RequestState;
@@ -67,4 +67,4 @@ class COFCGI_API Response {
 // reason_phrase is the standard text for an HTTP status code ("Not Found").
 COFCGI_API std::string_view reason_phrase(int code);
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -12,7 +12,7 @@
 #include "cofcgi/cgi/request.h"
 #include "cofcgi/cgi/response.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 using Handler = std::function<void(Request&, Response&)>;
 
@@ -43,4 +43,4 @@ class COFCGI_API Router {
   Handler fallback_;
 };
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -15,7 +15,7 @@
 
 #include "cofcgi/cgi/router.h"
 
-namespace cofcgi::cgi {
+namespace co::cgi {
 
 struct ServerOptions {
   // "HOST:PORT", "[V6]:PORT", "unix:PATH", or "fd:0" for the listening socket inherited on
@@ -78,4 +78,4 @@ class COFCGI_API Server {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace cofcgi::cgi
+}  // namespace co::cgi

@@ -8,16 +8,16 @@
 
 #include "cofcgi/runtime/netpoll.h"
 
-namespace cofcgi::hooks {
+namespace co::hooks {
 // set_env_list registers names whose setenv/getenv/unsetenv/putenv are private to each
 // coroutine (libco's co_set_env_list). Names accumulate; thread-safe.
 __attribute__((visibility("default"))) void set_env_list(const char* const* names, std::size_t count);
-}  // namespace cofcgi::hooks
+}  // namespace co::hooks
 
 namespace co::hooks {
 
 inline void set_env_list(std::initializer_list<const char*> names) {
-  cofcgi::hooks::set_env_list(names.begin(), names.size());
+  co::hooks::set_env_list(names.begin(), names.size());
 }
 
 // ScopedDisable turns the current coroutine's hooks off for a scope (libco's

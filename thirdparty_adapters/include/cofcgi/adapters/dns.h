@@ -12,9 +12,9 @@
 
 #include <cstdint>
 
-#define COFCGI_DNS_API __attribute__((visibility("default")))
+#include "cofcgi/runtime/export.h"
 
-namespace cofcgi::adapters::dns {
+namespace co::dns {
 
 // Process-wide counters of the interposed calls made inside coroutines with hooks on (calls
 // elsewhere go to glibc untouched and are not counted).
@@ -27,12 +27,12 @@ struct Stats {
   std::uint64_t queries_sent = 0;           // DNS queries handed to c-ares
 };
 
-COFCGI_DNS_API Stats stats();
+COFCGI_API Stats stats();
 
 // release_thread_resolver destroys the calling thread's c-ares channel if it is idle (it
 // holds no sockets then, but some memory); the next lookup on the thread makes a new one.
 // Channels of other threads are theirs to release; a thread's channel also goes when the
 // thread ends.
-COFCGI_DNS_API void release_thread_resolver();
+COFCGI_API void release_thread_resolver();
 
-}  // namespace cofcgi::adapters::dns
+}  // namespace co::dns
