@@ -6,6 +6,18 @@
 
 #include <cstddef>
 
+// gcc defines __SANITIZE_ADDRESS__/__SANITIZE_THREAD__; clang 14 defines neither and only
+// answers __has_feature. Missing it leaves a sanitizer build without the fiber-switch
+// annotations: a clang ASan build then reports a false stack-use-after-scope on a coroutine
+// stack. tests/runtime/sanitizers_check.cpp compiles this under both compilers.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(COFCGI_ASAN)
+#define COFCGI_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(COFCGI_TSAN)
+#define COFCGI_TSAN 1
+#endif
+#endif
 #if defined(__SANITIZE_ADDRESS__) && !defined(COFCGI_ASAN)
 #define COFCGI_ASAN 1
 #endif
