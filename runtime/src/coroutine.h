@@ -58,7 +58,6 @@ struct Coroutine {
   bool is_thread_main = false;    // the thread's own stack, not a coroutine
   bool detached = false;          // destroyed by the scheduler when it finishes (co::go)
   bool hooks_enabled = false;     // libco co_enable_hook_sys; read by the hooks layer
-  bool cancel_requested = false;  // set by the layers above (e.g. FastCGI abort)
   ExceptionState eh;              // C++ exception globals while switched out
   int saved_errno = 0;            // errno while switched out
   LocalTable* locals = nullptr;   // coroutine-local values, allocated on first use

@@ -26,7 +26,6 @@ struct FdWaiters {
 class Netpoller {
  public:
   Netpoller();
-  int epoll_fd() const { return epoll_.get(); }
 
   // waiters_for returns fd's queues, registering fd with epoll first if needed. Returns
   // nullptr with errno set when epoll refuses it; errno EPERM means epoll cannot watch this

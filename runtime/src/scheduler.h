@@ -76,7 +76,6 @@ class Scheduler {
   void post(std::function<void()> fn);  // any thread
 
   Netpoller& poller() { return poller_; }
-  TimerQueue& timers() { return timers_; }
   std::size_t detached_live() const { return detached_live_; }
   Stats stats() const;
   void release_pooled_stacks() { stacks_.clear(); }

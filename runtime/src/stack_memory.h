@@ -31,8 +31,6 @@ class StackMemory {
   char* bottom() const { return mapping_ + guard_size_; }  // lowest usable byte
   char* top() const { return mapping_ + mapping_size_; }   // one past the highest byte
   std::size_t usable_size() const { return mapping_size_ - guard_size_; }
-  char* guard_begin() const { return mapping_; }
-  char* guard_end() const { return mapping_ + guard_size_; }
   explicit operator bool() const { return mapping_ != nullptr; }
 
   void swap(StackMemory& other) noexcept {
