@@ -21,7 +21,7 @@ for arg in "$@"; do
 done
 [[ "$build" = /* ]] || build="$root/$build"
 bin="$build/bench/micro"
-for b in switch_bench create_bench memory_bench timer_bench; do
+for b in switch_bench create_bench memory_bench timer_bench threads_bench; do
   [[ -x "$bin/$b" ]] || { echo "run_micro: $bin/$b missing; build first" >&2; exit 1; }
 done
 
@@ -58,6 +58,11 @@ run "$bin/switch_bench" "${reps[@]}"
 run "$bin/create_bench" "${reps[@]}"
 run "$bin/timer_bench" "${reps[@]}"
 run "$bin/memory_bench" "${reps[@]}"
+# Several threads by design: on the allowed cores, not pinned to one.
+echo "\$ $bin/threads_bench ${reps[*]}" | sed "s|$root/||g" >> "$out"
+echo >> "$out"
+"$bin/threads_bench" "${reps[@]}" >> "$out"
+echo >> "$out"
 if ((ten_m)); then
   run "$bin/memory_bench" --only-10m
 fi

@@ -3,11 +3,10 @@
 // with plain blocking read/write on socketpairs. Every socket has SO_RCVTIMEO 10 s, so a lost
 // wake-up shows as a timed-out read (and a failed check), not as a hang.
 // Results cross threads only through join(), so the test itself is TSan-clean.
+#include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <array>
 #include <cstdint>
@@ -20,13 +19,20 @@
 #include "leak_check.h"
 
 using hooks_test::Fd;
-using hooks_test::seconds_since;
 
 namespace {
 
 constexpr int kThreads = 4;
 constexpr int kPairsPerThread = 250;  // 500 coroutines per thread
+// gcc says __SANITIZE_THREAD__, clang 14 only __has_feature(thread_sanitizer).
 #if defined(__SANITIZE_THREAD__)
+#define COFCGI_THREADS_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COFCGI_THREADS_TEST_TSAN 1
+#endif
+#endif
+#if defined(COFCGI_THREADS_TEST_TSAN)
 constexpr int kRounds = 10;  // TSan makes every switch and syscall far slower
 #else
 constexpr int kRounds = 100;
@@ -62,7 +68,8 @@ void pinger(int fd, std::uint64_t base, ThreadResult* res) {
   for (int r = 0; r < kRounds; ++r) {
     const std::uint64_t ping = base + static_cast<std::uint64_t>(r) * 2;
     std::uint64_t pong = 0;
-    if (::write(fd, &ping, sizeof ping) != sizeof ping || ::read(fd, &pong, sizeof pong) != sizeof pong) {
+    if (::write(fd, &ping, sizeof ping) != sizeof ping ||
+        ::read(fd, &pong, sizeof pong) != sizeof pong) {
       ++res->errors;
       return;
     }
@@ -89,11 +96,11 @@ void ponger(int fd, ThreadResult* res) {
 
 }  // namespace
 
-TEST_CASE("threads: 4 schedulers x 500 coroutines of blocking ping-pong, no crash, no lost wake-up") {
+TEST_CASE(
+    "threads: 4 schedulers x 500 coroutines of blocking ping-pong, no crash, no lost wake-up") {
   ensure_fd_limit(4 * kThreads * kPairsPerThread + 256);
   const int fds_before = cofcgi_test::count_open_fds();
   std::array<ThreadResult, kThreads> results{};
-  const co::Deadline start = co::now_ns();
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([t, &results] {
@@ -103,17 +110,20 @@ TEST_CASE("threads: 4 schedulers x 500 coroutines of blocking ping-pong, no cras
         std::vector<hooks_test::Pair> pairs;  // made on this thread, before its coroutines
         for (int i = 0; i < kPairsPerThread; ++i) pairs.push_back(timed_pair());
         for (int i = 0; i < kPairsPerThread; ++i) {
-          const std::uint64_t base = (static_cast<std::uint64_t>(t) << 40) | (static_cast<std::uint64_t>(i) << 16);
+          const std::uint64_t base =
+              (static_cast<std::uint64_t>(t) << 40) | (static_cast<std::uint64_t>(i) << 16);
           co::go([fd = pairs[i].a.get(), base, &res] { pinger(fd, base, &res); });
           co::go([fd = pairs[i].b.get(), &res] { ponger(fd, &res); });
         }
         co::run();
       }
-      res.leaked_coroutines = static_cast<int>(co::stats().live_coroutines - before.live_coroutines);
+      res.leaked_coroutines =
+          static_cast<int>(co::stats().live_coroutines - before.live_coroutines);
     });
   }
   for (auto& th : threads) th.join();
-  const double elapsed = seconds_since(start);
+  // No time bound: a lost wake-up shows as a timed-out read (SO_RCVTIMEO) in `errors`, however
+  // slow the machine; the speed is bench/micro/threads_bench's to measure.
   for (int t = 0; t < kThreads; ++t) {
     INFO("thread " << t);
     CHECK(results[t].completed == 2 * kPairsPerThread);
@@ -121,10 +131,7 @@ TEST_CASE("threads: 4 schedulers x 500 coroutines of blocking ping-pong, no cras
     CHECK(results[t].wrong == 0);
     CHECK(results[t].leaked_coroutines == 0);
   }
-  CHECK(elapsed < 30.0);
   CHECK(cofcgi_test::count_open_fds() == fds_before);
-  MESSAGE(kThreads << " threads x " << 2 * kPairsPerThread << " coroutines x " << kRounds
-                   << " round trips: " << elapsed << " s");
 }
 
 TEST_CASE("threads: ping-pong across threads: each end parks in its own thread's netpoller") {
@@ -145,7 +152,8 @@ TEST_CASE("threads: ping-pong across threads: each end parks in its own thread's
       for (int i = 0; i < kPerThread; ++i) {
         const int mine = pairs[t * kPerThread + i].a.get();
         const int theirs = pairs[prev * kPerThread + i].b.get();
-        const std::uint64_t base = (static_cast<std::uint64_t>(t) << 40) | (static_cast<std::uint64_t>(i) << 16);
+        const std::uint64_t base =
+            (static_cast<std::uint64_t>(t) << 40) | (static_cast<std::uint64_t>(i) << 16);
         co::go([mine, base, &res] { pinger(mine, base, &res); });
         co::go([theirs, &res] { ponger(theirs, &res); });
       }

@@ -1,12 +1,11 @@
 // One scheduler per thread: threads running coroutines side by side (ping-pong over
 // socketpairs through each thread's own netpoller), co::Executor handing work from one
 // thread to another, and per-thread co::stats().
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,12 +17,11 @@
 
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
+#include "sanitizers.h"
 
 using namespace std::chrono_literals;
 
 namespace {
-
-double seconds_since(co::Deadline start) { return static_cast<double>(co::now_ns() - start) / 1e9; }
 
 // Read exactly n bytes from a non-blocking fd: read until EAGAIN, then park in wait_fd.
 bool read_exact(int fd, void* buf, std::size_t n) {
@@ -61,7 +59,7 @@ bool write_all(int fd, const void* buf, std::size_t n) {
 }
 
 struct PingPongResult {
-  int pairs_done = 0;       // pingers that completed every round with correct replies
+  int pairs_done = 0;  // pingers that completed every round with correct replies
   int pongers_done = 0;
   std::size_t live_before_run = 0;
   std::size_t live_after_run = 0;
@@ -94,7 +92,8 @@ void ping_pong_thread(int pairs, int rounds, PingPongResult* result) {
           return;
         }
       }
-      if (co::stats().polled_fds > result->polled_during) result->polled_during = co::stats().polled_fds;
+      if (co::stats().polled_fds > result->polled_during)
+        result->polled_during = co::stats().polled_fds;
       ++result->pairs_done;
     });
     co::go(options, [b, rounds, result] {
@@ -129,15 +128,20 @@ TEST_CASE("threads: 4 threads, 500 coroutines each, ping-pong over socketpairs")
   cofcgi_test::LeakCheck leaks;
   constexpr int kThreads = 4;
   constexpr int kPairs = 250;  // 500 coroutines per thread
+  // What this proves is that nothing is lost, not how fast it goes (bench/micro/threads_bench
+  // measures that): a lost wake-up fails read_exact/write_all through their 20 s deadline,
+  // however slow the machine is. Under ThreadSanitizer each round costs far more, so fewer.
+#if defined(COFCGI_TSAN)
+  constexpr int kRounds = 20;
+#else
   constexpr int kRounds = 200;
+#endif
   const co::Stats main_before = co::stats();
   std::vector<PingPongResult> results(kThreads);
   std::vector<std::thread> threads;
-  const co::Deadline start = co::now_ns();
-  for (int t = 0; t < kThreads; ++t) threads.emplace_back(ping_pong_thread, kPairs, kRounds, &results[t]);
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back(ping_pong_thread, kPairs, kRounds, &results[t]);
   for (std::thread& t : threads) t.join();
-  const double elapsed = seconds_since(start);
-  MESSAGE((kThreads * kPairs * kRounds) << " round trips on " << kThreads << " threads in " << elapsed << " s");
   for (int t = 0; t < kThreads; ++t) {
     CAPTURE(t);
     const PingPongResult& r = results[t];
@@ -150,7 +154,6 @@ TEST_CASE("threads: 4 threads, 500 coroutines each, ping-pong over socketpairs")
     CHECK(r.polled_during <= 2 * kPairs);
     CHECK(r.polled_after == 0);
   }
-  CHECK(elapsed < 30.0);
   // Nothing of it touched this thread's scheduler.
   const co::Stats main_after = co::stats();
   CHECK(main_after.live_coroutines == main_before.live_coroutines);
@@ -158,7 +161,8 @@ TEST_CASE("threads: 4 threads, 500 coroutines each, ping-pong over socketpairs")
   CHECK(main_after.stacks_in_use == main_before.stacks_in_use);
 }
 
-TEST_CASE("threads: another thread posts 1000 functions to an Executor; they run as coroutines there") {
+TEST_CASE(
+    "threads: another thread posts 1000 functions to an Executor; they run as coroutines there") {
   cofcgi_test::LeakCheck leaks;
   constexpr int kPosts = 1000;
   struct Target {
