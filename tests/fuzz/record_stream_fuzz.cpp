@@ -1,0 +1,133 @@
+// libFuzzer target: a record stream arriving in pieces. The input is
+//   [k] [k piece sizes] [stream...]
+// k = first byte % 16; each size byte b is one read of b bytes (0: a read of 8192, a full
+// scratch buffer); the sizes repeat until the stream is used up (k = 0: one read of it all).
+// The pieces go through a reassembly loop shaped like the server's connection reader
+// (cgi/src/connection.cpp, ConnectionReader::run: append what arrived, parse every whole
+// record from the front, keep the rest, give the buffer back when it is empty). The records
+// it sees and where it stops must equal one parse of the whole stream, and every
+// `incomplete` must ask for more than is there, never less than it asked for before at the
+// same place, and, once the header is there, exactly the record that then arrives.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cofcgi/cgi/record.h"
+#include "fuzz_check.h"
+
+namespace {
+
+using namespace co::cgi;
+
+struct Event {
+  enum Kind { record, end, incomplete, bad_version } kind;
+  std::uint8_t type = 0;
+  std::uint16_t request_id = 0;
+  std::string content;
+  std::uint8_t padding = 0;
+  std::size_t needed = 0;
+  bool operator==(const Event&) const = default;
+};
+
+Event final_event(Event::Kind kind, std::size_t needed = 0) {
+  Event e{};
+  e.kind = kind;
+  e.needed = needed;
+  return e;
+}
+
+Event record_event(const Record& r) {
+  return {Event::record, r.type, r.request_id, std::string(r.content), r.padding, 0};
+}
+
+std::vector<Event> whole_stream(std::string_view stream) {
+  std::vector<Event> out;
+  std::size_t offset = 0;
+  for (;;) {
+    if (offset == stream.size()) {
+      out.push_back(final_event(Event::end));
+      return out;
+    }
+    Record r;
+    const ParseResult res = parse_record(stream.data() + offset, stream.size() - offset, &r);
+    if (res.status == ParseStatus::bad_version) {
+      out.push_back(final_event(Event::bad_version));
+      return out;
+    }
+    if (res.status == ParseStatus::incomplete) {
+      out.push_back(final_event(Event::incomplete, res.needed));
+      return out;
+    }
+    COFCGI_FUZZ_CHECK(res.consumed >= kHeaderSize && res.consumed <= stream.size() - offset);
+    out.push_back(record_event(r));
+    offset += res.consumed;
+  }
+}
+
+std::vector<Event> in_pieces(std::string_view stream, std::string_view sizes) {
+  std::vector<Event> out;
+  std::vector<char> pending;
+  std::size_t fed = 0, next_size = 0;
+  std::size_t asked = 0;  // what the last incomplete at the front of `pending` asked for
+  while (fed < stream.size()) {
+    std::size_t n = stream.size() - fed;
+    if (!sizes.empty()) {
+      const auto b = static_cast<unsigned char>(sizes[next_size++ % sizes.size()]);
+      const std::size_t piece = b == 0 ? 8192 : b;
+      if (piece < n) n = piece;
+    }
+    pending.insert(pending.end(), stream.data() + fed, stream.data() + fed + n);
+    fed += n;
+
+    std::size_t offset = 0;
+    for (;;) {
+      Record r;
+      const std::size_t have = pending.size() - offset;
+      const ParseResult res = parse_record(pending.data() + offset, have, &r);
+      if (res.status == ParseStatus::bad_version) {
+        out.push_back(final_event(Event::bad_version));
+        return out;
+      }
+      if (res.status == ParseStatus::incomplete) {
+        COFCGI_FUZZ_CHECK(res.needed > have);
+        COFCGI_FUZZ_CHECK(res.needed >= asked);
+        if (asked > kHeaderSize) COFCGI_FUZZ_CHECK(res.needed == asked);
+        asked = res.needed;
+        break;
+      }
+      COFCGI_FUZZ_CHECK(res.consumed >= kHeaderSize && res.consumed <= have);
+      COFCGI_FUZZ_CHECK(res.consumed >= asked);
+      if (asked > kHeaderSize) COFCGI_FUZZ_CHECK(res.consumed == asked);
+      COFCGI_FUZZ_CHECK(r.content.data() == pending.data() + offset + kHeaderSize);
+      asked = 0;
+      out.push_back(record_event(r));
+      offset += res.consumed;
+    }
+    if (offset == pending.size()) {
+      std::vector<char>().swap(pending);
+    } else if (offset > 0) {
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(offset));
+    }
+  }
+  if (pending.empty()) {
+    out.push_back(final_event(Event::end));
+  } else {
+    out.push_back(final_event(Event::incomplete, asked));
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::size_t k = static_cast<unsigned char>(input[0]) % 16;
+  if (k > size - 1) k = size - 1;
+  const std::string_view sizes = input.substr(1, k);
+  const std::string_view stream = input.substr(1 + k);
+  COFCGI_FUZZ_CHECK(in_pieces(stream, sizes) == whole_stream(stream));
+  return 0;
+}
