@@ -142,6 +142,8 @@ echo "cofcgi: $flags"
 "$CC" -std=c11 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/pkgconfig_main.c" $flags \
   -o "$work/pkgconfig_main"
 run_ok pkg-config "$work/pkgconfig_main"
+needed="$(readelf -d "$work/pkgconfig_main")"
+grep -qF "[libcofcgi_hooks.so.0]" <<<"$needed" || fail "pkgconfig_main does not load the hooks"
 # shellcheck disable=SC2086
 "$CXX" -std=c++11 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/consumer/libco_closure.cpp" \
   $flags -o "$work/pc_libco_closure"
@@ -154,12 +156,21 @@ echo "cofcgi-cgi: $flags"
   -o "$work/cgi_app"
 serve_and_ask cgi_app "$work/cgi_app"
 
+# cgi_app names nothing of the adapters or the hooks: both must stay in DT_NEEDED anyway
+# (they work by interposing libc's functions), with the two .pc files' flags merged.
 flags="$(pkg --cflags --libs cofcgi-cgi cofcgi-adapters)"
 echo "cofcgi-cgi cofcgi-adapters: $flags"
-# shellcheck disable=SC2086
-"$CXX" -std=c++20 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/consumer/adapters_app.cpp" \
-  $flags -o "$work/adapters_app"
-serve_and_ask adapters_app "$work/adapters_app"
+for app in cgi_app adapters_app; do
+  # shellcheck disable=SC2086
+  "$CXX" -std=c++20 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/consumer/$app.cpp" $flags \
+    -o "$work/pc_$app"
+  serve_and_ask "$app" "$work/pc_$app"
+  needed="$(readelf -d "$work/pc_$app")"
+  for lib in hooks adapters; do
+    grep -qF "[libcofcgi_$lib.so.0]" <<<"$needed" ||
+      fail "pc_$app has no DT_NEEDED on libcofcgi_$lib (dropped by --as-needed)"
+  done
+done
 
 echo
 echo "install test: OK"

@@ -29,7 +29,8 @@ int main() {
     tasks.push_back(new add(shared, i));
   }
   std::vector<pthread_t> threads(tasks.size());
-  for (size_t i = 0; i < tasks.size(); ++i) pthread_create(&threads[i], NULL, run_closure, tasks[i]);
+  for (size_t i = 0; i < tasks.size(); ++i)
+    pthread_create(&threads[i], NULL, run_closure, tasks[i]);
   for (size_t i = 0; i < tasks.size(); ++i) {
     pthread_join(threads[i], NULL);
     delete tasks[i];
