@@ -7,6 +7,11 @@
  *
  * The object is zero-filled on first access in each coroutine (calloc, as libco does, so T
  * should be a plain struct). cofcgi frees it when the coroutine ends; libco leaked it.
+ *
+ * Like libco's, the macro ends in `;`, so it is written with or without one: libco programs
+ * do both. The extra `;` is an empty declaration at namespace scope, valid since C++11 and
+ * silent under -Wall -Wextra -Wpedantic (only clang's opt-in -Wextra-semi flags it, as it
+ * does with libco's macro).
  */
 #ifndef COFCGI_CO_ROUTINE_SPECIFIC_H
 #define COFCGI_CO_ROUTINE_SPECIFIC_H
@@ -41,7 +46,7 @@ extern "C" COFCGI_API int cofcgi_co_setspecific_owned(pthread_key_t key, void* v
       return p;                                                                   \
     }                                                                             \
   };                                                                              \
-  static clsRoutineData_routine_##name<name> y
+  static clsRoutineData_routine_##name<name> y;
 #endif
 
 #endif /* COFCGI_CO_ROUTINE_SPECIFIC_H */

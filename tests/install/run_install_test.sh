@@ -80,8 +80,8 @@ step "cmake --install $build --prefix $prefix"
 "$CMAKE" --install "$build" --prefix "$prefix"
 
 step "installed layout"
-for header in co_routine.h co_routine_specific.h co_closure.h cofcgi/runtime.h \
-  cofcgi/runtime/coroutine.h cofcgi/cgi/server.h; do
+for header in co_routine.h co_routine_specific.h co_closure.h coctx.h co_routine_inner.h \
+  cofcgi/runtime.h cofcgi/runtime/coroutine.h cofcgi/cgi/server.h; do
   [[ -f "$prefix/include/$header" ]] || fail "include/$header not installed"
 done
 config="$(find "$prefix" -name cofcgiConfig.cmake | head -1)"
