@@ -7,7 +7,7 @@
 //   cofcgi co::go + co::run           batches of B go() calls then one co::run(), B = 1000
 //                                     and B = 1; private 128 KiB stacks
 //   cofcgi co::go + co::run, shared   batches of 1000 on one shared stack
-//   cofcgi raw make_context           make_context + inlined switch_context on one
+//   cofcgi raw make_context           make_context + switch_context on one
 //                                     preallocated stack (white-box; the floor)
 //   Boost fiber, pooled stack         boost::context::fiber with pooled_fixedsize_stack
 //   Boost fiber, fixedsize stack      the same with fixedsize_stack (malloc per fiber)

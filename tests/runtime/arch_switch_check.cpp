@@ -20,8 +20,8 @@
 //  - the coroutine's entry runs with a 16-byte aligned stack, inside the mmap'd stack,
 //    and (asm switches) with a terminated frame-pointer chain.
 // The switches alternate between the probe, cofcgi_switch_context and
-// co::detail::switch_context (the inline asm variant on x86-64), so contexts suspended by
-// one routine are resumed by another, as the protocol allows.
+// co::detail::switch_context (the scheduler's entry point, which calls the same routine), so
+// contexts suspended through one path are resumed through another.
 #include <sys/mman.h>
 #include <unistd.h>
 

@@ -1,39 +1,43 @@
 // Layout of a suspended context, shared by the assembly switch routines and the C++ that
-// builds a coroutine's first frame. Included from .S files, so preprocessor only.
+// builds a coroutine's first frame (context.h, which checks these offsets against a struct
+// with static_assert(offsetof(...))). Included from .S files, so preprocessor only.
 //
-// The one protocol every switch routine (the .S files and the inline fast path in
-// context.h) follows: a suspended context is a single stack pointer SP. The word at SP is
-// the address where execution resumes; the resumer sets the stack pointer to SP, pops that
-// word and jumps to it. Everything else a suspended side needs (callee-saved registers, FP
-// control state) it saved on its own stack, above SP, and restores itself after the jump.
-// Because the protocol is only "pop and jump", contexts suspended by different switch
-// routines can resume each other.
-// x86-64 adds one register to the jump: rdx points at the resumer's own saved FP control
-// words (MXCSR, 4 bytes, then the x87 control word, 2 bytes), which are the live ones at
-// that moment; the resumed side reloads its saved words only if they differ (ldmxcsr and
-// fldcw are slow). Every x86-64 switch routine (the .S and context.h's inline switch) sets
-// rdx so before jumping; cofcgi_context_start, the first code of a fresh context, ignores it.
+// Every context is suspended by the one switch routine of its ABI (cofcgi_switch_context in
+// switch_<arch>.S) or is a fresh frame built by make_context(), which mimics it. A suspended
+// context is a single stack pointer SP.
 //
-// A fresh coroutine's first frame, built by make_context() (context.h):
-//   SP + 0                         address of cofcgi_context_start (arch .S)
-//   SP + COFCGI_FIRST_FRAME_ENTRY  entry function, void (*)(void*)
-//   SP + COFCGI_FIRST_FRAME_ARG    its argument
-//   SP + COFCGI_FIRST_FRAME_PAD    zero (pad; keeps the frame a multiple of 16 bytes)
-// x86-64:  [start][entry][arg][0]  - the resume address is one 8-byte word.
-// aarch64: [start, 0][entry, arg]  - sp must stay 16-byte aligned whenever it is used to
-//          access memory (AAPCS64 "universal stack constraints"), so the resume address
-//          sits in a 16-byte slot (COFCGI_RESUME_SLOT_SIZE) popped by `ldr x9, [sp], #16`.
+// x86-64 (switch_x86_64_sysv_elf.S): SP points at a 64-byte frame, the same one Boost's
+// jump_fcontext uses in spirit:
+//   SP + COFCGI_X86_MXCSR   MXCSR (4 bytes)      SP + COFCGI_X86_X87_CW   x87 CW (2 bytes)
+//   SP + COFCGI_X86_R12 .. COFCGI_X86_RBP        r12 r13 r14 r15 rbx rbp (8 bytes each)
+//   SP + COFCGI_X86_RESUME  where execution resumes (the switch's return address)
+// The resumer restores all of it and jumps to the resume address: one indirect jump per
+// switch. A fresh frame holds the creator's MXCSR/x87 CW (as Boost's make_fcontext and
+// getcontext do), r12 = entry, r13 = arg, rbp = 0 and resume = cofcgi_context_start, so
+// that cofcgi_context_start runs with rsp = the 16-byte aligned stack top.
+//
+// aarch64 (switch_arm64_aapcs_elf.S): the word at SP is the address where execution
+// resumes; the resumer pops it (a 16-byte slot, COFCGI_RESUME_SLOT_SIZE: sp must stay
+// 16-byte aligned whenever it is used to access memory, AAPCS64 "universal stack
+// constraints") and jumps to it; the resumed side restores its own registers. A fresh
+// frame is [cofcgi_context_start, 0][entry, arg], 32 bytes below the stack top.
 #pragma once
 
-#define COFCGI_FIRST_FRAME_SIZE 32
 #if defined(__aarch64__)
+#define COFCGI_FIRST_FRAME_SIZE 32
 #define COFCGI_RESUME_SLOT_SIZE 16
 #define COFCGI_FIRST_FRAME_ENTRY 16
 #define COFCGI_FIRST_FRAME_ARG 24
 #define COFCGI_FIRST_FRAME_PAD 8
 #else
-#define COFCGI_RESUME_SLOT_SIZE 8
-#define COFCGI_FIRST_FRAME_ENTRY 8
-#define COFCGI_FIRST_FRAME_ARG 16
-#define COFCGI_FIRST_FRAME_PAD 24
+#define COFCGI_X86_MXCSR 0
+#define COFCGI_X86_X87_CW 4
+#define COFCGI_X86_R12 8
+#define COFCGI_X86_R13 16
+#define COFCGI_X86_R14 24
+#define COFCGI_X86_R15 32
+#define COFCGI_X86_RBX 40
+#define COFCGI_X86_RBP 48
+#define COFCGI_X86_RESUME 56
+#define COFCGI_X86_FRAME_SIZE 64
 #endif

@@ -1,5 +1,6 @@
 /*
- * Context switch for x86-64, System V ABI, ELF.
+ * Context switch for x86-64, System V ABI, ELF. The only x86-64 switch: the scheduler, the
+ * libco API and the tests all call cofcgi_switch_context.
  *
  * Saved (callee-saved per the SysV ABI §3.2.1): rbx, rbp, r12-r15, plus the FP control state
  * that the ABI also makes callee-saved: the MXCSR control bits and the x87 control word
@@ -11,14 +12,33 @@
  * clobbered; the signal mask (a syscall, what makes swapcontext ~40x slower, and coroutines
  * share their thread's mask); the fs base (TLS) - coroutines never migrate between threads.
  *
- * Protocol (context_layout.h): a suspended context is its stack pointer; the word it points
- * to is the resume address. Resuming = load rsp, pop, jump (pop+jmp rather than ret keeps
- * the return-stack predictor in step with real calls).
+ * Frame and protocol (context_layout.h): the suspended side stores its registers in a 64-byte
+ * frame under its return address and publishes rsp; the resumer restores the other frame
+ * and jumps to its return address. One indirect jump per switch and no `ret`: after a stack
+ * switch the return-stack predictor holds the other context's call, so a ret would be
+ * mispredicted on every switch (measured: 22 ns per switch with ret, 8 ns with jmp; Boost's
+ * jump_fcontext returns the same way).
  *
- * Stack alignment: cofcgi_context_start realigns rsp to 16 bytes before it calls the entry
- * function, as §3.2.2 requires at every call.
+ * FP control words are reloaded unconditionally, as jump_fcontext does. Reloading only when
+ * they differ needs a load of the just-stored stmxcsr result, which does not store-forward
+ * on AMD Zen: 1.18x jump_fcontext with the compare, 0.92x without (bench/micro/switch_bench).
+ * The save is the expensive part (stmxcsr ~1.4 ns); ldmxcsr from an old frame is cheap.
+ *
+ * Stack alignment: the call into cofcgi_switch_context left rsp = 8 mod 16, so the frame
+ * (rsp - 56) is 16-byte aligned; a fresh frame sits 64 bytes under a 16-byte aligned stack
+ * top, so cofcgi_context_start runs with rsp aligned and its call obeys §3.2.2.
  */
 #include "context_layout.h"
+
+#if COFCGI_X86_MXCSR != 0 || COFCGI_X86_X87_CW != 4 || COFCGI_X86_R12 != 8 || \
+    COFCGI_X86_RBP != 48 || COFCGI_X86_RESUME != 56 || COFCGI_X86_FRAME_SIZE != 64
+#error "switch_x86_64_sysv_elf.S expects the 64-byte frame of context_layout.h"
+#endif
+#if COFCGI_X86_R13 != COFCGI_X86_R12 + 8 || COFCGI_X86_R14 != COFCGI_X86_R13 + 8 || \
+    COFCGI_X86_R15 != COFCGI_X86_R14 + 8 || COFCGI_X86_RBX != COFCGI_X86_R15 + 8 || \
+    COFCGI_X86_RBP != COFCGI_X86_RBX + 8
+#error "switch_x86_64_sysv_elf.S expects r12 r13 r14 r15 rbx rbp in consecutive words"
+#endif
 
     .text
 
@@ -29,57 +49,44 @@
     .p2align 4
 cofcgi_switch_context:
     .cfi_startproc
-    pushq   %rbp
-    pushq   %rbx
-    pushq   %r12
-    pushq   %r13
-    pushq   %r14
-    pushq   %r15
-    subq    $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw  4(%rsp)
-    movq    %rsp, %rdx          /* our FP control words, for the side we resume */
-    leaq    .Lresume(%rip), %rax
-    pushq   %rax
+    leaq    -COFCGI_X86_RESUME(%rsp), %rsp
+    .cfi_adjust_cfa_offset COFCGI_X86_RESUME
+    stmxcsr COFCGI_X86_MXCSR(%rsp)
+    fnstcw  COFCGI_X86_X87_CW(%rsp)
+    movq    %r12, COFCGI_X86_R12(%rsp)
+    movq    %r13, COFCGI_X86_R13(%rsp)
+    movq    %r14, COFCGI_X86_R14(%rsp)
+    movq    %r15, COFCGI_X86_R15(%rsp)
+    movq    %rbx, COFCGI_X86_RBX(%rsp)
+    movq    %rbp, COFCGI_X86_RBP(%rsp)
+    .cfi_rel_offset r12, COFCGI_X86_R12
+    .cfi_rel_offset r13, COFCGI_X86_R13
+    .cfi_rel_offset r14, COFCGI_X86_R14
+    .cfi_rel_offset r15, COFCGI_X86_R15
+    .cfi_rel_offset rbx, COFCGI_X86_RBX
+    .cfi_rel_offset rbp, COFCGI_X86_RBP
     movq    %rsp, (%rdi)
+    /* The other context's frame has the same layout, so the CFI above stays true. */
     movq    %rsi, %rsp
-    popq    %rcx
-    jmpq    *%rcx
-.Lresume:
-    /* rdx: the resumer's saved MXCSR and x87 CW, i.e. the live ones (context_layout.h).
-     * Reload ours only when they differ: ldmxcsr and fldcw cost ~7 ns each here, and
-     * coroutines almost never change them. Each compare reads exactly what one store
-     * wrote, so store forwarding works. */
-    movl    (%rdx), %eax
-    cmpl    %eax, (%rsp)
-    je      1f
-    ldmxcsr (%rsp)
-1:
-    movzwl  4(%rdx), %eax
-    cmpw    %ax, 4(%rsp)
-    je      2f
-    fldcw   4(%rsp)
-2:
-    addq    $8, %rsp
-    popq    %r15
-    popq    %r14
-    popq    %r13
-    popq    %r12
-    popq    %rbx
-    popq    %rbp
-    /* Back to our caller with pop+jmp, not ret: this return address belongs to the call
-     * made on *this* stack before it was suspended, while the return-stack predictor holds
-     * the other context's call, so a ret would be mispredicted on every switch (measured:
-     * 22 ns per switch with ret, 8 ns with pop+jmp; bench/README.md). The indirect-branch
-     * predictor learns the alternating targets. Boost's jump_fcontext returns the same way. */
-    popq    %rcx
+    ldmxcsr COFCGI_X86_MXCSR(%rsp)
+    fldcw   COFCGI_X86_X87_CW(%rsp)
+    movq    COFCGI_X86_R12(%rsp), %r12
+    movq    COFCGI_X86_R13(%rsp), %r13
+    movq    COFCGI_X86_R14(%rsp), %r14
+    movq    COFCGI_X86_R15(%rsp), %r15
+    movq    COFCGI_X86_RBX(%rsp), %rbx
+    movq    COFCGI_X86_RBP(%rsp), %rbp
+    movq    COFCGI_X86_RESUME(%rsp), %rcx
+    leaq    COFCGI_X86_FRAME_SIZE(%rsp), %rsp
+    .cfi_adjust_cfa_offset -COFCGI_X86_FRAME_SIZE
     jmpq    *%rcx
     .cfi_endproc
     .size   cofcgi_switch_context, .-cofcgi_switch_context
 
-/* First code a coroutine runs: reached by the resume protocol with rsp at the first
- * frame's entry slot. Calls entry(arg); entry must never return (it switches away for the
- * last time), so a return lands on the trap. */
+/* First code a coroutine runs: reached through a fresh frame (context.h, make_context) with
+ * r12 = entry, r13 = arg, rbp = 0 and rsp = the 16-byte aligned stack top. Calls entry(arg);
+ * entry must never return (it switches away for the last time), so a return lands on the
+ * trap. */
     .globl  cofcgi_context_start
     .hidden cofcgi_context_start
     .type   cofcgi_context_start, @function
@@ -87,11 +94,8 @@ cofcgi_switch_context:
 cofcgi_context_start:
     .cfi_startproc
     .cfi_undefined rip
-    popq    %rax
-    popq    %rdi
-    andq    $-16, %rsp
-    xorl    %ebp, %ebp
-    callq   *%rax
+    movq    %r13, %rdi
+    callq   *%r12
     callq   cofcgi_context_entry_returned
     ud2
     .cfi_endproc
