@@ -10,25 +10,6 @@
 
 namespace co::cgi::detail {
 
-ssize_t read_some(int fd, char* buf, std::size_t n, co::Deadline deadline) {
-  for (;;) {
-    const ssize_t r = ::recv(fd, buf, n, MSG_DONTWAIT);
-    if (r >= 0) return r;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    co::WakeReason reason;
-    if (co::wait_fd(fd, POLLIN, deadline, &reason) != 0) return -1;
-    if (reason == co::WakeReason::timeout) {
-      errno = EAGAIN;
-      return -1;
-    }
-    if (reason == co::WakeReason::closed) {
-      errno = EBADF;
-      return -1;
-    }
-  }
-}
-
 bool write_fully(int fd, const char* data, std::size_t n, co::Deadline deadline) {
   while (n > 0) {
     const ssize_t r = ::send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -1,8 +1,6 @@
-// Socket I/O for the server: its fds are non-blocking and it waits with co::wait_fd and
+// Socket writes for the server: its fds are non-blocking and it waits with co::wait_fd and
 // explicit deadlines itself, so the FastCGI layer needs only the runtime, not the hooks.
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstddef>
 
@@ -10,12 +8,10 @@
 
 namespace co::cgi::detail {
 
-// read_some reads what is there (parking until something is, or the deadline): bytes read,
-// 0 at EOF, -1 with errno (EAGAIN: deadline passed; EBADF: woken by a close).
-ssize_t read_some(int fd, char* buf, std::size_t n, co::Deadline deadline);
-// write_fully writes everything or fails (-1 with errno; EAGAIN: deadline passed).
+// write_fully writes all n bytes, parking while the socket is full; false (errno set) when
+// the peer is gone, the fd was closed, or the deadline passed (errno EAGAIN).
 bool write_fully(int fd, const char* data, std::size_t n, co::Deadline deadline);
-// set_nonblocking_cloexec configures an fd the server owns.
+// set_nonblocking sets O_NONBLOCK on an fd the server owns; false with errno on failure.
 bool set_nonblocking(int fd);
 
 }  // namespace co::cgi::detail

@@ -3,14 +3,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 #include "io.h"
@@ -30,17 +34,47 @@ bool stale_unix_socket(const std::string& path) {
     errno = EEXIST;
     fail("listen path " + path + " exists and is not a socket");
   }
-  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const co::UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  const bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(probe);
+  const bool live = ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   if (live) {
     errno = EADDRINUSE;
     fail("another process is serving on " + path);
   }
   return true;
+}
+
+// user_id/group_id: a name from the passwd/group database, or a number.
+uid_t user_id(const std::string& name) {
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(name.c_str(), &end, 10);
+  if (!name.empty() && *end == '\0') return static_cast<uid_t>(n);
+  const passwd* pw = ::getpwnam(name.c_str());
+  if (pw == nullptr) throw std::invalid_argument("unix socket owner: no user named '" + name + "'");
+  return pw->pw_uid;
+}
+
+gid_t group_id(const std::string& name) {
+  char* end = nullptr;
+  const unsigned long n = std::strtoul(name.c_str(), &end, 10);
+  if (!name.empty() && *end == '\0') return static_cast<gid_t>(n);
+  const group* gr = ::getgrnam(name.c_str());
+  if (gr == nullptr)
+    throw std::invalid_argument("unix socket group: no group named '" + name + "'");
+  return gr->gr_gid;
+}
+
+// set_owner gives the socket file the configured owner and group (php-fpm's listen.owner and
+// listen.group), before listen(): nobody can connect with the wrong permissions.
+void set_owner(const std::string& path, const ServerOptions& options) {
+  if (options.unix_socket_owner.empty() && options.unix_socket_group.empty()) return;
+  const uid_t uid = options.unix_socket_owner.empty() ? static_cast<uid_t>(-1)
+                                                      : user_id(options.unix_socket_owner);
+  const gid_t gid = options.unix_socket_group.empty() ? static_cast<gid_t>(-1)
+                                                      : group_id(options.unix_socket_group);
+  if (::chown(path.c_str(), uid, gid) != 0) fail("chown " + path);
 }
 
 Listener listen_unix(const std::string& path, const ServerOptions& options) {
@@ -51,17 +85,18 @@ Listener listen_unix(const std::string& path, const ServerOptions& options) {
     fail("unix socket path too long: " + path);
   }
   if (stale_unix_socket(path)) ::unlink(path.c_str());
-  l.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (l.fd < 0) fail("socket");
+  l.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!l.fd) fail("socket");
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   // Create the file with the requested mode from the start (no window where it is open).
   const mode_t old_mask = ::umask(static_cast<mode_t>(~options.unix_socket_mode & 0777));
-  const int r = ::bind(l.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int r = ::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old_mask);
   if (r != 0) fail("bind " + path);
   if (::chmod(path.c_str(), options.unix_socket_mode) != 0) fail("chmod " + path);
-  if (::listen(l.fd, options.backlog) != 0) fail("listen " + path);
+  set_owner(path, options);
+  if (::listen(l.fd.get(), options.backlog) != 0) fail("listen " + path);
   l.is_unix = true;
   l.bound = "unix:" + path;
   l.unix_path = path;
@@ -119,15 +154,15 @@ Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
     fail("listen host must be a numeric address: " + host);
   }
   Listener l;
-  l.fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (l.fd < 0) fail("socket");
+  l.fd.reset(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!l.fd) fail("socket");
   const int one = 1;
-  ::setsockopt(l.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(l.fd, reinterpret_cast<sockaddr*>(&storage), len) != 0) fail("bind " + spec);
-  if (::listen(l.fd, options.backlog) != 0) fail("listen " + spec);
+  ::setsockopt(l.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&storage), len) != 0) fail("bind " + spec);
+  if (::listen(l.fd.get(), options.backlog) != 0) fail("listen " + spec);
   // Report the port the kernel chose for ":0".
   socklen_t blen = sizeof storage;
-  ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&storage), &blen);
+  ::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&storage), &blen);
   char text[INET6_ADDRSTRLEN] = {};
   if (family == AF_INET) {
     ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
@@ -155,7 +190,8 @@ Listener open_listener(const ServerOptions& options) {
   int accepting = 0;
   socklen_t alen = sizeof accepting;
   const bool inherited = ::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
-                         ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 && accepting;
+                         ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 &&
+                         accepting;
   if (!inherited) {
     if (spec == "fd:0") {
       errno = ENOTSOCK;
@@ -163,8 +199,8 @@ Listener open_listener(const ServerOptions& options) {
     }
     return listen_tcp(kDefaultListen, options);
   }
-  l.fd = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
-  if (l.fd < 0 || !set_nonblocking(l.fd)) fail("adopting fd 0");
+  l.fd.reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+  if (!l.fd || !set_nonblocking(l.fd.get())) fail("adopting fd 0");
   l.is_unix = addr.ss_family == AF_UNIX;
   l.is_tcp = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
   l.bound = "fd:0";

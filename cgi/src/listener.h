@@ -2,22 +2,24 @@
 
 #include <string>
 
-#include "cofcgi/cgi/server.h"
+#include "cofcgi/cgi/server_options.h"
+#include "cofcgi/runtime/unique_fd.h"
 
 namespace co::cgi::detail {
 
 struct Listener {
-  int fd = -1;
+  co::UniqueFd fd;
   bool is_unix = false;
   bool is_tcp = false;
-  std::string bound;       // printable address
-  std::string unix_path;   // created by us: unlink at exit
+  std::string bound;      // printable address
+  std::string unix_path;  // created by us: unlink at exit
 };
 
 // open_listener binds and listens on options.listen ("HOST:PORT", "[V6]:PORT", "unix:PATH")
 // or adopts fd 0 when it is empty; the socket is non-blocking and close-on-exec. A stale unix
-// socket (nobody accepting on it) is replaced; a live one is an error. Throws
-// std::system_error.
+// socket (nobody accepting on it) is replaced; a live one is an error; a unix socket gets
+// unix_socket_mode/owner/group. Throws std::system_error (std::invalid_argument for an
+// unknown user or group).
 Listener open_listener(const ServerOptions& options);
 
 }  // namespace co::cgi::detail

@@ -1,6 +1,6 @@
-#include "cofcgi/cgi/params.h"
-
 #include <cstring>
+
+#include "cofcgi/cgi/params.h"
 
 namespace co::cgi {
 
@@ -59,7 +59,8 @@ std::size_t encoded_pair_size(std::string_view name, std::string_view value) noe
   return length_size(name.size()) + length_size(value.size()) + name.size() + value.size();
 }
 
-std::size_t write_pair(char* out, std::size_t capacity, std::string_view name, std::string_view value) noexcept {
+std::size_t write_pair(char* out, std::size_t capacity, std::string_view name,
+                       std::string_view value) noexcept {
   constexpr std::size_t kMaxLength = 0x7fffffff;
   if (name.size() > kMaxLength || value.size() > kMaxLength) return 0;
   const std::size_t size = encoded_pair_size(name, value);

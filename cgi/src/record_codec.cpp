@@ -3,7 +3,9 @@
 namespace co::cgi {
 namespace {
 
-std::uint16_t read_u16(const unsigned char* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
+std::uint16_t read_u16(const unsigned char* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
 
 void write_u16(char* p, std::uint16_t v) {
   p[0] = static_cast<char>(v >> 8);
@@ -28,8 +30,8 @@ ParseResult parse_record(const char* buf, std::size_t len, Record* out) noexcept
   return {ParseStatus::record, total, 0};
 }
 
-void write_header(char* out, RecordType type, std::uint16_t request_id, std::uint16_t content_length,
-                  std::uint8_t padding) noexcept {
+void write_header(char* out, RecordType type, std::uint16_t request_id,
+                  std::uint16_t content_length, std::uint8_t padding) noexcept {
   out[0] = static_cast<char>(kVersion1);
   out[1] = static_cast<char>(type);
   write_u16(out + 2, request_id);

@@ -60,7 +60,8 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   if (name == "Content-Length" || name == "content-length") return param("CONTENT_LENGTH");
   key.reserve(5 + name.size());
   key = "HTTP_";
-  for (char c : name) key.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : name)
+    key.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   return param(key);
 }
 
@@ -82,32 +83,7 @@ std::optional<std::string> Request::cookie(std::string_view name) const {
   return std::string(*value);
 }
 
-std::size_t Request::read_body(char* buf, std::size_t n) {
-  detail::RequestState& s = *state_;
-  for (;;) {
-    if (s.aborted) throw RequestAborted();
-    if (s.rejection == detail::Rejection::body_too_large) throw BodyTooLarge();
-    const std::size_t available = s.stdin_pending.size() - s.stdin_read;
-    if (available > 0) {
-      const std::size_t take = std::min(n, available);
-      std::memcpy(buf, s.stdin_pending.data() + s.stdin_read, take);
-      s.stdin_read += take;
-      // Drop what was read once it is at least half the buffer: each byte is moved at most
-      // once on average (erasing every chunk from the front was quadratic in the body size:
-      // 10 MB took seconds).
-      if (s.stdin_read == s.stdin_pending.size()) {
-        s.stdin_pending.clear();
-        s.stdin_read = 0;
-      } else if (s.stdin_read >= 64 * 1024 && s.stdin_read * 2 >= s.stdin_pending.size()) {
-        s.stdin_pending.erase(0, s.stdin_read);
-        s.stdin_read = 0;
-      }
-      return take;
-    }
-    if (s.stdin_done) return 0;
-    s.stdin_ready.wait_until();
-  }
-}
+std::size_t Request::read_body(char* buf, std::size_t n) { return state_->body.read(buf, n); }
 
 const std::string& Request::body() {
   if (!body_) {
@@ -126,7 +102,7 @@ std::optional<std::string_view> Request::route_param(std::string_view name) cons
   return std::nullopt;
 }
 
-bool Request::aborted() const { return state_->aborted; }
+bool Request::aborted() const { return state_->aborted(); }
 std::uint16_t Request::id() const { return state_->id; }
 
 std::string url_decode(std::string_view in, bool plus_is_space) {

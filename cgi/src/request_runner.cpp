@@ -1,87 +1,137 @@
 #include "request_runner.h"
 
-#include "cgi_environment.h"
-
 #include <exception>
 #include <string>
 
+#include "cgi_environment.h"
+#include "cofcgi/cgi/response.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
-#include "cofcgi/runtime/netpoll.h"
+#include "server_state.h"
+#include "thread_context.h"
 
 namespace co::cgi::detail {
 namespace {
 
-void run_handler(RequestState& req, Server::Impl& server) {
+// How a handler ended, seen from the response.
+enum class Outcome { complete, failed };
+
+void log_handler_error(const Request& request, const char* what) {
+  co::log_printf(co::LogLevel::error, "handler threw for \"%.*s %.*s\": %s",
+                 static_cast<int>(request.method().size()), request.method().data(),
+                 static_cast<int>(request.uri().size()), request.uri().data(), what);
+}
+
+// call_handler runs the handler, turning what it throws into a response when nothing was
+// sent yet; `failed` when part of a response went out and the rest cannot follow.
+Outcome call_handler(const ServerState& server, RequestState& req, Request& request,
+                     Response& response) {
+  try {
+    server.handler(request, response);
+    const bool over_limit = req.body.state() == BodyStream::State::over_limit;
+    if (over_limit && !response.headers_sent()) response.send_error(413, "Payload Too Large\n");
+    return Outcome::complete;
+  } catch (const RequestAborted&) {
+    return Outcome::complete;  // cooperative cancellation: nothing more to send
+  } catch (const BodyTooLarge&) {
+    if (!response.headers_sent())
+      response.send_error(413, "Payload Too Large\n");
+    else
+      return Outcome::failed;
+  } catch (const std::exception& e) {
+    log_handler_error(request, e.what());
+    if (!response.headers_sent())
+      response.send_error(500, "Internal Server Error\n");
+    else
+      return Outcome::failed;
+  } catch (...) {
+    log_handler_error(request, "something not derived from std::exception");
+    if (!response.headers_sent())
+      response.send_error(500, "Internal Server Error\n");
+    else
+      return Outcome::failed;
+  }
+  return Outcome::complete;
+}
+
+void answer_rejection(const ServerState& server, RequestState& req, Response& response) {
+  const ServerOptions& o = server.options;
+  if (req.rejection == Rejection::params_too_large) {
+    co::log_printf(co::LogLevel::warning,
+                   "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431",
+                   req.id, o.max_params_bytes, o.max_params);
+    response.send_error(431, "Request Header Fields Too Large\n");
+  } else {
+    // Announced by CONTENT_LENGTH: the handler is not run.
+    co::log_printf(co::LogLevel::warning,
+                   "fastcgi: request %u: body over max_body (%zu bytes); 413", req.id, o.max_body);
+    response.send_error(413, "Payload Too Large\n");
+  }
+}
+
+void log_access(const RequestState& req, const Request& request, const Response& response) {
+  const long long us = (co::now_ns() - req.started_ns) / 1000;
+  // An aborted request's status was never seen by anyone: say what happened instead.
+  const std::string status =
+      req.phase == RequestPhase::aborted ? "aborted" : std::to_string(response.status());
+  co::log_printf(co::LogLevel::info, "%.*s %.*s %s %zu %lld.%03lldms",
+                 static_cast<int>(request.method().size()), request.method().data(),
+                 static_cast<int>(request.uri().size()), request.uri().data(), status.c_str(),
+                 req.bytes_out, us / 1000, us % 1000);
+}
+
+void run_request(Connection& conn, RequestState& req) {
+  const ServerState& server = conn.server();
   Request request(&req);
   Response response(&req);
   if (server.options.cgi_environment) export_cgi_environment(req);
-  if (req.rejection == Rejection::params_too_large) {
-    co::log_printf(co::LogLevel::warning, "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431",
-                   req.id, server.options.max_params_bytes, server.options.max_params);
-    response.send_error(431, "Request Header Fields Too Large\n");
-  } else if (req.rejection == Rejection::body_too_large) {
-    // Announced by CONTENT_LENGTH, or already more STDIN than allowed before the handler
-    // got to run: either way the handler is not run.
-    co::log_printf(co::LogLevel::warning, "fastcgi: request %u: body over max_body (%zu bytes); 413", req.id,
-                   server.options.max_body);
-    response.send_error(413, "Payload Too Large\n");
-  } else {
-    try {
-      server.handler(request, response);
-      if (req.rejection == Rejection::body_too_large && !response.headers_sent()) {
-        response.send_error(413, "Payload Too Large\n");
-      }
-    } catch (const RequestAborted&) {
-      // Cooperative cancellation: nothing more to send but END_REQUEST.
-    } catch (const BodyTooLarge&) {
-      if (!response.headers_sent()) response.send_error(413, "Payload Too Large\n");
-    } catch (const std::exception& e) {
-      co::log_printf(co::LogLevel::error, "handler threw for \"%.*s %.*s\": %s",
-                     static_cast<int>(request.method().size()), request.method().data(),
-                     static_cast<int>(request.uri().size()), request.uri().data(), e.what());
-      if (!response.headers_sent()) response.send_error(500, "Internal Server Error\n");
-    } catch (...) {
-      co::log_printf(co::LogLevel::error, "handler threw a non-exception for \"%.*s %.*s\"",
-                     static_cast<int>(request.method().size()), request.method().data(),
-                     static_cast<int>(request.uri().size()), request.uri().data());
-      if (!response.headers_sent()) response.send_error(500, "Internal Server Error\n");
-    }
-  }
-  try {
+  Outcome outcome = Outcome::complete;
+  if (req.rejection != Rejection::none)
+    answer_rejection(server, req, response);
+  else
+    outcome = call_handler(server, req, request, response);
+  if (outcome == Outcome::failed)
+    conn.cut_short(req);
+  else
     response.finish();
-  } catch (const std::exception&) {
-    // The peer went away: nothing to finish.
-  }
-  if (server.options.access_log) {
-    const long long us = (co::now_ns() - req.started_ns) / 1000;
-    co::log_printf(co::LogLevel::info, "%.*s %.*s %d %zu %lld.%03lldms", static_cast<int>(request.method().size()),
-                   request.method().data(), static_cast<int>(request.uri().size()), request.uri().data(),
-                   response.status(), req.bytes_out, us / 1000, us % 1000);
-  }
+  if (server.options.access_log) log_access(req, request, response);
+}
+
+// end_request: the handler is over; the request leaves the connection.
+void end_request(Connection& conn, RequestState& req) {
+  req.move_to(RequestPhase::ended);
+  ServerState& server = conn.thread().server;
+  conn.remove(req);  // destroys req
+  server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  ++conn.served;
+  const std::size_t limit = server.options.max_requests_per_connection;
+  if (limit != 0 && conn.served >= limit) conn.close_when_quiet();
+  if (conn.quiet() && (conn.state() != Connection::State::open || conn.thread().draining))
+    conn.wake_reader();
+}
+
+std::string request_label(const Request& request) {
+  std::string label = "fastcgi request ";
+  label += request.method();
+  label += ' ';
+  label += request.uri().substr(0, 200);
+  return label;
 }
 
 }  // namespace
 
-void start_request(RequestState& req, Server::Impl& server) {
-  Connection& conn = *req.conn;
-  conn.handlers.add();
+void start_request(Connection& conn, RequestState& req) {
+  req.move_to(RequestPhase::running);
+  req.label = request_label(Request(&req));
+  conn.handlers().add();
   co::Options options;
-  options.stack_size = server.options.stack_size;
-  options.name = "fastcgi-request";
-  req.started = true;
-  co::go(options, [&req, &server, &conn] {
-    run_handler(req, server);
-    // By pointer, not id: an aborted request was detached and its id may be in use again.
-    conn.remove_request(&req);  // destroys req
-    server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
-    ++conn.served;
-    const std::size_t limit = server.options.max_requests_per_connection;
-    if (limit != 0 && conn.served >= limit) conn.close_after_requests = true;
-    if (conn.quiet() && (conn.close_after_requests || conn.thread->draining) && conn.reading) {
-      co::fd_closing(conn.fd);  // wake the reader so the connection closes now
-    }
-    conn.handlers.done();
+  options.stack_size = conn.server().options.stack_size;
+  options.stack_size_setting = "ServerOptions::stack_size, --stack-size";
+  options.name = req.label.c_str();  // valid until end_request, the coroutine's last act
+  co::go(options, [&conn, &req] {
+    run_request(conn, req);
+    end_request(conn, req);
+    conn.handlers().done();
   });
 }
 

@@ -1,12 +1,13 @@
 #pragma once
 
-#include "request_state.h"
+#include "connection.h"
 
 namespace co::cgi::detail {
 
-// start_request runs the handler for a request whose params are complete, in a coroutine of
-// its own; when it ends the response is finished, the request removed from its connection,
-// and the connection's reader woken if the connection should now close.
-void start_request(RequestState& req, Server::Impl& server);
+// start_request runs the handler of a request whose params are complete, in a coroutine of
+// its own. When the handler is over the response is finished (or cut short), the request
+// leaves its connection, and the connection's reader is woken if the connection should
+// now end.
+void start_request(Connection& conn, RequestState& req);
 
 }  // namespace co::cgi::detail

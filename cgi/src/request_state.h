@@ -1,115 +1,66 @@
-// The server's per-connection and per-request state, shared by connection.cpp (records in),
-// request.cpp/response.cpp (the handler's view) and server.cpp (threads, drain).
+// RequestState: one FastCGI request as the server keeps it, from BEGIN_REQUEST until its
+// handler is over, and RecordSink, the door through which its response leaves. Request and
+// Response are views of it; the connection owns it.
 #pragma once
 
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <set>
 #include <string>
-#include <vector>
+#include <string_view>
 
+#include "body_stream.h"
 #include "cofcgi/cgi/request.h"
-#include "cofcgi/cgi/response.h"
-#include "cofcgi/cgi/server.h"
-#include "cofcgi/runtime/cond_var.h"
-#include "cofcgi/runtime/mutex.h"
-#include "cofcgi/runtime/wait_group.h"
+#include "cofcgi/runtime/wait_queue.h"
+#include "request_phase.h"
 
 namespace co::cgi::detail {
 
-struct Connection;
-struct ThreadContext;
+struct RequestState;
+
+// RecordSink: where a request's records go (its connection).
+class RecordSink {
+ public:
+  // send writes whole records of `request`, interleaved whole with other requests' records;
+  // false when they cannot go: the connection is gone, or the request was aborted (nothing
+  // of a request may follow its END_REQUEST).
+  virtual bool send(RequestState& request, std::string_view records) = 0;
+  // cut_short: the response cannot be completed (the handler failed after part of it went
+  // out). The web server must see it incomplete, so the connection is closed without the
+  // request's END_REQUEST.
+  virtual void cut_short(RequestState& request) = 0;
+
+ protected:
+  ~RecordSink() = default;
+};
 
 // Why a request is answered without its handler running.
-enum class Rejection { none, params_too_large, body_too_large };
+enum class Rejection : std::uint8_t { none, params_too_large, body_too_large };
 
 struct RequestState {
-  Connection* conn = nullptr;
-  std::uint16_t id = 0;
+  RequestState(RecordSink& sink, BodyBudget& budget, std::uint16_t request_id, std::size_t max_body)
+      : sink(sink), id(request_id), body(budget, max_body) {}
+  RequestState(const RequestState&) = delete;
+  RequestState& operator=(const RequestState&) = delete;
+
+  // move_to changes the phase along an edge of request_phase.h; anything else is a bug in
+  // the server and throws std::logic_error.
+  void move_to(RequestPhase next);
+  bool aborted() const { return phase == RequestPhase::aborted; }
+
+  RecordSink& sink;
+  const std::uint16_t id;
   bool keep_conn = false;
+  RequestPhase phase = RequestPhase::reading_params;
   Rejection rejection = Rejection::none;
-  std::string params_bytes;      // PARAMS stream, parsed once complete
-  Params params;                 // views into params_bytes
-  bool params_done = false;
-  std::string stdin_pending;     // STDIN bytes received; the handler has read up to stdin_read
-  std::size_t stdin_read = 0;    // (consumed from the front lazily: no quadratic erase)
-  std::size_t stdin_total = 0;   // all STDIN bytes received
-  bool stdin_done = false;
-  bool aborted = false;
-  bool started = false;          // its handler coroutine was started (start_request)
-  bool finishing = false;        // Response::finish is sending the end of the response
-  bool end_sent = false;         // END_REQUEST already sent (ABORT_REQUEST answered at once)
-  co::CondVar stdin_ready;       // handler waits here for STDIN
+  std::string params_bytes;  // the PARAMS stream; `params` are views into it
+  Params params;
+  BodyStream body;
   co::Deadline params_deadline = co::kNoDeadline;
+  co::Deadline body_activity_ns = 0;  // when STDIN last arrived (for body_timeout)
   std::int64_t started_ns = 0;
-  std::size_t bytes_out = 0;
-  int status = 0;
-};
-
-struct Connection {
-  int fd = -1;
-  ThreadContext* thread = nullptr;
-  co::Mutex write_mutex;          // records of concurrent requests interleave whole
-  std::map<std::uint16_t, std::unique_ptr<RequestState>> requests;
-  // Requests answered already (ABORT_REQUEST) whose handlers still run: out of `requests`,
-  // so that the web server may reuse their ids, but alive until their handlers end.
-  std::vector<std::unique_ptr<RequestState>> detached;
-  // Requests answered before the web server finished sending their STDIN (a handler that
-  // does not read the body, a 413): the connection is not closed until those streams end,
-  // or the web server's next write would fail (cgi-fcgi exits with EPIPE; nginx answers 502).
-  std::set<std::uint16_t> unfinished_stdin;
-  std::size_t served = 0;
-  bool close_after_requests = false;  // a request without FCGI_KEEP_CONN, or a limit reached
-  bool broken = false;            // a write failed: no more output
-  bool reading = false;           // parked waiting for input (so drain may wake it)
-  co::WaitGroup handlers;         // request coroutines still running
-  co::CondVar idle;               // signalled when a request ends
-
-  // write_all sends bytes under write_mutex with the write timeout; false if the peer is gone,
-  // or (with `req`) if that request's END_REQUEST went out while this write waited for the
-  // mutex: nothing of a request may follow its END_REQUEST.
-  bool write_all(const char* data, std::size_t size, const RequestState* req = nullptr);
-  // remove_request forgets a request whose handler ended (in `requests` or `detached`).
-  void remove_request(const RequestState* req);
-  // quiet: no request in flight and no STDIN still to come.
-  bool quiet() const { return requests.empty() && unfinished_stdin.empty(); }
-};
-
-// One per server thread: its scheduler runs the accept loop, connections and requests.
-struct ThreadContext {
-  Server::Impl* server = nullptr;
-  int listen_fd = -1;
-  bool draining = false;
-  std::map<int, Connection*> connections;  // by fd, for the drain
-  // Every connection reader of this thread reads into this buffer and copies out what it got
-  // before it can be switched away (see ConnectionReader::run): a kept connection parked in
-  // read then holds no buffer of its own.
-  std::vector<char> read_scratch = std::vector<char>(64 * 1024);
+  std::size_t bytes_out = 0;  // body bytes sent
+  int status = 0;             // the HTTP status sent
+  std::string label;          // "fastcgi request GET /uri": the handler coroutine's name
 };
 
 }  // namespace co::cgi::detail
-
-namespace co::cgi {
-
-struct Server::Impl {
-  ServerOptions options;
-  Handler handler;
-  int listen_fd = -1;
-  bool listen_is_unix = false;
-  bool listen_is_tcp = false;
-  mutable std::mutex bound_mutex;  // bound is read by bound_address() from any thread
-  std::string bound;
-  std::string unix_path;           // unlinked at exit when we created it
-  std::vector<std::string> allowed_peers;  // FCGI_WEB_SERVER_ADDRS
-  std::atomic<std::size_t> connections{0};
-  std::atomic<std::size_t> requests_in_flight{0};
-  std::atomic<int> threads_to_drain{0};       // the last thread to drain closes the listener
-  std::atomic<bool> listen_closed{false};
-  std::atomic<bool> stop_requested{false};
-  int stop_eventfd = -1;           // written by stop() to wake the main thread
-};
-
-}  // namespace co::cgi

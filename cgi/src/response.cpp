@@ -11,14 +11,17 @@ namespace co::cgi {
 namespace {
 
 void check_header_text(std::string_view s, const char* what) {
-  if (s.find_first_of("\r\n") != std::string_view::npos || (what[0] == 'n' && (s.empty() || s.find(':') != std::string_view::npos))) {
-    throw std::invalid_argument(std::string("invalid HTTP header ") + what + " (CR, LF or ':' in it)");
+  if (s.find_first_of("\r\n") != std::string_view::npos ||
+      (what[0] == 'n' && (s.empty() || s.find(':') != std::string_view::npos))) {
+    throw std::invalid_argument(std::string("invalid HTTP header ") + what +
+                                " (CR, LF or ':' in it)");
   }
 }
 
 bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return (x | 0x20) == (y | 0x20); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x | 0x20) == (y | 0x20);
+         });
 }
 
 // append_stdout wraps `bytes` in STDOUT records (at most 32 KiB of content each).
@@ -110,7 +113,7 @@ void Response::render_headers(std::string& out, bool with_length) {
 }
 
 void Response::write(std::string_view bytes) {
-  if (state_->aborted || finished_) throw RequestAborted();
+  if (state_->aborted() || finished_) throw RequestAborted();
   body_.append(bytes);
   if (body_.size() >= kFlushThreshold) flush();
 }
@@ -129,18 +132,19 @@ void Response::take_pending(std::string& out, bool with_length) {
 }
 
 void Response::flush() {
-  if (state_->aborted || state_->conn->broken) throw RequestAborted();
-  // Nothing goes out before the request's STDIN has ended. nginx stops sending the request
+  if (state_->aborted()) throw RequestAborted();
+  // Nothing goes out before the request's body has arrived. nginx stops sending the request
   // body as soon as it has passed a response header on to its client
   // (ngx_http_upstream_send_request_handler, `u->header_sent`), so a handler that streams its
   // answer while the body still flows (echo) would wait forever for the rest of the body.
-  // Meanwhile the connection's reader keeps buffering the body (up to max_body). finish()
-  // does not wait: a complete answer (413, or one that ignores the body) may go out early.
-  while (!headers_sent_ && !state_->stdin_done && !state_->aborted) state_->stdin_ready.wait_until();
-  if (state_->aborted || state_->conn->broken) throw RequestAborted();
+  // The connection's reader buffers the body meanwhile (within its budget, and the body's
+  // deadline ends the wait when the web server stalls). finish() does not wait: a complete
+  // answer (413, or one that ignores the body) may go out early.
+  if (!headers_sent_) state_->body.wait_until_received();
+  if (state_->aborted()) throw RequestAborted();
   std::string out;
   take_pending(out, false);
-  if (!out.empty() && !state_->conn->write_all(out.data(), out.size(), state_)) throw RequestAborted();
+  if (!out.empty() && !state_->sink.send(*state_, out)) throw RequestAborted();
 }
 
 void Response::send_error(int code, std::string_view message) {
@@ -156,24 +160,21 @@ void Response::finish(std::uint32_t app_status) {
   if (finished_) return;
   finished_ = true;
   state_->status = status_;
-  detail::Connection& conn = *state_->conn;
-  // END_REQUEST went out already when the web server aborted the request.
-  if (conn.broken || state_->end_sent) return;
-  state_->finishing = true;
+  // An aborted request's END_REQUEST went out already, or its connection is gone.
+  if (state_->aborted()) return;
+  state_->move_to(detail::RequestPhase::finishing);
   // Everything in one write when possible: headers, body, the empty STDOUT that ends the
   // stream and END_REQUEST. Two writes per small response cost ~40 ms per request with
   // delayed ACKs (fastcgi++ measured).
   std::string out;
-  if (!state_->aborted) {
-    take_pending(out, true);
-    char end_stream[kHeaderSize];
-    write_header(end_stream, RecordType::stdout_stream, state_->id, 0, 0);
-    out.append(end_stream, kHeaderSize);
-  }
+  take_pending(out, true);
+  char end_stream[kHeaderSize];
+  write_header(end_stream, RecordType::stdout_stream, state_->id, 0, 0);
+  out.append(end_stream, kHeaderSize);
   char end[kEndRequestSize];
   write_end_request(end, state_->id, app_status, ProtocolStatus::request_complete);
   out.append(end, kEndRequestSize);
-  (void)conn.write_all(out.data(), out.size(), state_);
+  (void)state_->sink.send(*state_, out);
 }
 
 }  // namespace co::cgi

@@ -14,7 +14,8 @@ std::vector<std::string> split_path(std::string_view path) {
       continue;
     }
     const std::size_t end = path.find('/', i);
-    segments.emplace_back(path.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
+    segments.emplace_back(
+        path.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
     if (end == std::string_view::npos) break;
     i = end;
   }

@@ -53,6 +53,7 @@ struct Coroutine {
   void* arg = nullptr;
   std::uint64_t id = 0;
   const char* name = nullptr;
+  const char* stack_size_setting = nullptr;  // co::Options::stack_size_setting
   CoState state = CoState::created;
   WakeReason wake_reason = WakeReason::notified;
   bool is_thread_main = false;    // the thread's own stack, not a coroutine

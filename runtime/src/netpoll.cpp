@@ -71,6 +71,10 @@ void fd_closing(int fd) {
   if (Scheduler* sched = Scheduler::get_if_exists()) sched->poller().forget(fd);
 }
 
+void wake_fd_readers(int fd) {
+  if (Scheduler* sched = Scheduler::get_if_exists()) sched->poller().wake_readers(fd);
+}
+
 int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
   Scheduler& sched = Scheduler::get();
   if (!sched.in_coroutine() || timeout_ms == 0) return detail::sys::poll(fds, nfds, timeout_ms);

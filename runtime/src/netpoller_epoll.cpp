@@ -71,6 +71,11 @@ void Netpoller::forget(int fd) {
   }
 }
 
+void Netpoller::wake_readers(int fd) {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd]) return;
+  wake_all(fds_[fd]->readers, WakeReason::notified);
+}
+
 void Netpoller::add_tagged(int fd, void* tag) {
   epoll_event ev{};
   ev.events = EPOLLIN;

@@ -34,6 +34,8 @@ class Netpoller {
   FdWaiters* waiters_for(int fd, std::uint64_t generation = 0);
   // forget wakes fd's waiters with WakeReason::closed and removes its registration.
   void forget(int fd);
+  // wake_readers wakes fd's read waiters with WakeReason::notified; the registration stays.
+  void wake_readers(int fd);
   // wait_events blocks in epoll_wait for up to timeout_ms (-1: forever) and wakes the
   // waiters of every fd that got an event; returns the number of events, and sets
   // *wakeup_fired when the cross-thread eventfd (tag `wakeup_tag`) was among them.

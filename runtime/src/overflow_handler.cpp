@@ -30,14 +30,17 @@ constexpr std::size_t kOverflowSlack = 64 * 1024;
   if (co != nullptr && !co->is_thread_main) {
     char* bottom = co->stack_bottom();
     if (addr < bottom && addr + kOverflowSlack >= bottom) {
-      char msg[256];
+      char msg[512];
+      const char* setting = co->stack_size_setting != nullptr
+                                ? co->stack_size_setting
+                                : "co::Options::stack_size, stCoRoutineAttr_t.stack_size";
       const int n = std::snprintf(
           msg, sizeof msg,
           "cofcgi: stack overflow in coroutine #%llu%s%s: fault at %p below its %zu-byte stack "
-          "[%p, %p); give it a bigger stack (co::Options::stack_size, stCoRoutineAttr_t.stack_size)\n",
+          "[%p, %p); give it a bigger stack (%s)\n",
           static_cast<unsigned long long>(co->id), co->name ? " " : "", co->name ? co->name : "",
           static_cast<void*>(addr), static_cast<std::size_t>(co->stack_top() - bottom),
-          static_cast<void*>(bottom), static_cast<void*>(co->stack_top()));
+          static_cast<void*>(bottom), static_cast<void*>(co->stack_top()), setting);
       if (n > 0) (void)sys::write(2, msg, static_cast<std::size_t>(n) < sizeof msg ? n : sizeof msg - 1);
     }
   }

@@ -158,6 +158,7 @@ Coroutine* Scheduler::create(const Options& options, EntryFn entry, void* arg) {
   co->arg = arg;
   co->id = next_id_++;
   co->name = options.name;
+  co->stack_size_setting = options.stack_size_setting;
   co->timer.on_expire = &on_park_timeout;
   list_push_back(all_, co->all_link);
   ++live_;

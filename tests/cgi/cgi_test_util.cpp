@@ -692,4 +692,81 @@ std::size_t raise_fd_limit() {
   return rl.rlim_cur;
 }
 
+// ---- HTTP, bytes as they came ------------------------------------------------------------
+
+std::optional<std::string> RawHttpResponse::header(std::string_view name) const {
+  return find_header(headers, name);
+}
+
+RawHttpResponse http_get_raw(const std::string& host, std::uint16_t port, const std::string& target,
+                             std::chrono::milliseconds timeout) {
+  const int fd = connect_to(host + ":" + std::to_string(port));
+  if (fd < 0) throw std::runtime_error("connect to nginx: " + std::string(std::strerror(errno)));
+  const std::string out =
+      "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  if (!send_all(fd, out)) {
+    const int e = errno;
+    ::close(fd);
+    throw std::runtime_error("send to nginx: " + std::string(std::strerror(e)));
+  }
+  std::string in;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = remaining_ms(deadline);
+    if (left == 0 || ::poll(&p, 1, left) == 0) {
+      ::close(fd);
+      throw std::runtime_error("HTTP GET " + target + ": timed out with " +
+                               std::to_string(in.size()) + " bytes read");
+    }
+    char buf[65536];
+    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r > 0) {
+      in.append(buf, static_cast<std::size_t>(r));
+    } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+      break;  // EOF, or a reset: the end either way
+    }
+  }
+  ::close(fd);
+  RawHttpResponse resp;
+  const std::size_t eol = in.find("\r\n");
+  if (in.rfind("HTTP/1.", 0) != 0 || eol == std::string::npos) {
+    throw std::runtime_error("not an HTTP response: '" + in.substr(0, 100) + "'");
+  }
+  resp.status = std::stoi(in.substr(9, 3));
+  const std::size_t body_at = parse_header_lines(in, eol + 2, &resp.headers);
+  resp.raw_body = in.substr(body_at);
+  const auto te = resp.header("Transfer-Encoding");
+  resp.chunked = te && te->find("chunked") != std::string::npos;
+  if (!resp.chunked) {
+    resp.body = resp.raw_body;
+    return resp;
+  }
+  // De-chunk as far as whole chunks go; complete only with "0\r\n" and the final CRLF.
+  const std::string& raw = resp.raw_body;
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t line_end = raw.find("\r\n", pos);
+    if (line_end == std::string::npos || line_end == pos) break;
+    char* end = nullptr;
+    const std::string size_text = raw.substr(pos, line_end - pos);
+    const unsigned long size = std::strtoul(size_text.c_str(), &end, 16);
+    if (end == size_text.c_str()) break;
+    pos = line_end + 2;
+    if (size == 0) {
+      resp.chunked_complete = raw.compare(pos, 2, "\r\n") == 0;
+      break;
+    }
+    if (raw.size() < pos + size) {
+      resp.body.append(raw, pos, std::string::npos);
+      break;
+    }
+    resp.body.append(raw, pos, size);
+    pos += size;
+    if (raw.compare(pos, 2, "\r\n") != 0) break;
+    pos += 2;
+  }
+  return resp;
+}
+
 }  // namespace cgi_test

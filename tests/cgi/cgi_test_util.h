@@ -217,4 +217,24 @@ std::set<std::uint16_t> tcp_connections_to(std::uint16_t port);
 // raise_fd_limit sets RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit.
 std::size_t raise_fd_limit();
 
+// ---- HTTP/1.1, bytes as they came ----------------------------------------------------
+
+// RawHttpResponse: a response read to EOF (or reset) and taken apart without judging it, so
+// a test can see a body cut short: `chunked_complete` says whether the terminating
+// zero-length chunk arrived; `body` is de-chunked as far as the bytes go.
+struct RawHttpResponse {
+  int status = 0;
+  Pairs headers;
+  std::string raw_body;  // everything after the header block, as received
+  bool chunked = false;
+  bool chunked_complete = false;
+  std::string body;
+  std::optional<std::string> header(std::string_view name) const;
+};
+// http_get_raw sends "GET target" with "Connection: close" and reads until the server closes
+// (EOF or reset). Throws std::runtime_error on a connection failure, a timeout or a response
+// with no complete header block.
+RawHttpResponse http_get_raw(const std::string& host, std::uint16_t port, const std::string& target,
+                             std::chrono::milliseconds timeout = 30s);
+
 }  // namespace cgi_test

@@ -19,7 +19,7 @@ const std::set<std::string> kAllowed = {
     "_Z9co_acceptiP8sockaddrPj",               // its C++-linkage twin (co_accept_cxx.cpp)
     "co_set_env_list",                         // libco's per-coroutine env list
     "cofcgi_hooks_linked",                     // the link anchor (link_anchor.cpp)
-    "_ZN6cofcgi5hooks12set_env_listEPKPKcm",   // co::hooks::set_env_list
+    "_ZN2co5hooks12set_env_listEPKPKcm",   // co::hooks::set_env_list
 };
 
 // Linker and sanitizer bookkeeping that is not part of the interface.

@@ -3,11 +3,11 @@
 // allocation, views into the caller's buffer.
 #pragma once
 
-#include "cofcgi/runtime/export.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
 
@@ -34,6 +34,7 @@ class COFCGI_API ParamsReader {
 COFCGI_API std::size_t encoded_pair_size(std::string_view name, std::string_view value) noexcept;
 // write_pair encodes one pair into [out, out+capacity); returns the bytes written, or 0 when
 // it does not fit (or a length exceeds 2^31-1).
-COFCGI_API std::size_t write_pair(char* out, std::size_t capacity, std::string_view name, std::string_view value) noexcept;
+COFCGI_API std::size_t write_pair(char* out, std::size_t capacity, std::string_view name,
+                                  std::string_view value) noexcept;
 
 }  // namespace co::cgi

@@ -3,11 +3,11 @@
 // controls is a length checked here before use.
 #pragma once
 
-#include "cofcgi/runtime/export.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
 
@@ -67,8 +67,8 @@ struct ParseResult {
 COFCGI_API ParseResult parse_record(const char* buf, std::size_t len, Record* out) noexcept;
 
 // write_header writes an 8-byte record header.
-COFCGI_API void write_header(char* out, RecordType type, std::uint16_t request_id, std::uint16_t content_length,
-                  std::uint8_t padding) noexcept;
+COFCGI_API void write_header(char* out, RecordType type, std::uint16_t request_id,
+                             std::uint16_t content_length, std::uint8_t padding) noexcept;
 
 // BEGIN_REQUEST's body.
 struct BeginRequest {
@@ -83,7 +83,7 @@ COFCGI_API bool parse_begin_request(std::string_view content, BeginRequest* out)
 // UNKNOWN_TYPE (16 bytes), and the header of an empty stream record ending a stream (8).
 inline constexpr std::size_t kEndRequestSize = 16;
 COFCGI_API void write_end_request(char* out, std::uint16_t request_id, std::uint32_t app_status,
-                       ProtocolStatus status) noexcept;
+                                  ProtocolStatus status) noexcept;
 inline constexpr std::size_t kUnknownTypeSize = 16;
 COFCGI_API void write_unknown_type(char* out, std::uint8_t type) noexcept;
 

@@ -2,8 +2,6 @@
 // string_views point into the request's own storage.
 #pragma once
 
-#include "cofcgi/runtime/export.h"
-
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -12,6 +10,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
 

@@ -1,13 +1,13 @@
 // Response: status, headers and a streamed body, sent as FastCGI STDOUT records.
 #pragma once
 
-#include "cofcgi/runtime/export.h"
-
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
 

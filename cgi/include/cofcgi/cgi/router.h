@@ -2,19 +2,14 @@
 // answered properly, an optional fallback.
 #pragma once
 
-#include "cofcgi/runtime/export.h"
-
-#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "cofcgi/cgi/request.h"
-#include "cofcgi/cgi/response.h"
+#include "cofcgi/cgi/handler.h"
+#include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
-
-using Handler = std::function<void(Request&, Response&)>;
 
 class COFCGI_API Router {
  public:

@@ -35,6 +35,12 @@ COFCGI_API bool set_hooks_enabled(bool enabled);
 // registration alive while any duplicate of the file lives).
 COFCGI_API void fd_closing(int fd);
 
+// wake_fd_readers wakes this thread's coroutines waiting in wait_fd for fd to become
+// readable, with WakeReason::notified, as an edge would; the fd stays registered. It is how
+// the owner of a reading coroutine asks it to look at its state again (stop, close) without
+// pretending the fd is closing.
+COFCGI_API void wake_fd_readers(int fd);
+
 // poll_fds is poll(2) that parks only the calling coroutine: a non-blocking poll first, then
 // parks on every fd plus the timeout, then polls again for exact revents. Outside a
 // coroutine it is the real poll. timeout_ms < 0 waits forever; 0 never parks.

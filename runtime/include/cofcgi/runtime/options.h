@@ -26,8 +26,13 @@ struct Options {
   std::size_t stack_size = 0;
   // Run on one of these shared stacks instead of a private one.
   SharedStacks* shared_stacks = nullptr;
-  // Shown in overflow reports and logs; must outlive the coroutine (a string literal).
+  // Shown in overflow reports and logs; must stay valid while the coroutine runs (a string
+  // literal, or storage the coroutine's own function outlives).
   const char* name = nullptr;
+  // Named by the overflow report as the setting that sizes this stack: a layer that creates
+  // coroutines for its users names its own option ("ServerOptions::stack_size"), so the
+  // report sends them to the knob they can turn. Null: co::Options::stack_size.
+  const char* stack_size_setting = nullptr;
 };
 
 inline constexpr std::size_t kDefaultStackSize = 128 * 1024;

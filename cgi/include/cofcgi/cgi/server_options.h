@@ -1,0 +1,72 @@
+// ServerOptions: every setting of a FastCGI server, and parse_server_args, the command line
+// every app built on co::cgi shares (--help lists it).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cofcgi/runtime/export.h"
+
+namespace co::cgi {
+
+struct ServerOptions {
+  // "HOST:PORT", "[V6]:PORT", "unix:PATH", or "fd:0" for the listening socket inherited on
+  // fd 0 (FCGI_LISTENSOCK_FILENO, as spawn-fcgi and `cgi-fcgi -start` pass it). Empty (the
+  // default): fd 0 when it is a listening socket, else 127.0.0.1:9000.
+  std::string listen;
+  int threads = 1;
+  // A unix socket file we create: its permissions, owner and group (php-fpm's listen.mode,
+  // listen.owner, listen.group). Owner and group are names or numeric ids; empty keeps the
+  // process's own. nginx's workers (www-data on Debian) need write permission on it.
+  mode_t unix_socket_mode = 0660;
+  std::string unix_socket_owner;
+  std::string unix_socket_group;
+  int backlog = 1024;
+
+  // Limits on everything a peer controls.
+  std::size_t max_params_bytes = 64 * 1024;                // over: 431
+  std::size_t max_params = 512;                            // over: 431
+  std::size_t max_body = 16 * 1024 * 1024;                 // over: 413
+  std::size_t max_requests_per_connection = 0;             // 0: unlimited; then closed
+  std::size_t max_requests_per_connection_in_flight = 64;  // over: FCGI_CANT_MPX_CONN
+  std::size_t max_requests_in_flight = 10000;              // per process; over: FCGI_OVERLOADED
+  std::size_t max_connections = 10000;                     // per process; over: closed at once
+  // Request bodies buffered before their handlers read them. A connection stops being read
+  // while its buffered body bytes are over the first (back-pressure on the web server); all
+  // connections of the process stop while the sum is over the second (a connection with no
+  // buffered bytes of its own still reads, so a handler waiting for its body progresses).
+  std::size_t max_buffered_body_per_connection = 1024 * 1024;
+  std::size_t max_buffered_body = 256 * 1024 * 1024;
+  // Records handled per wake-up of a connection before its reader yields to the others: one
+  // connection that never stops sending cannot hold the thread.
+  std::size_t max_records_per_wakeup = 64;
+  std::chrono::milliseconds idle_timeout{60000};    // no request in flight, nothing read
+  std::chrono::milliseconds params_timeout{10000};  // BEGIN_REQUEST to the end of PARAMS
+  std::chrono::milliseconds record_timeout{10000};  // a record's first byte to its last
+  std::chrono::milliseconds body_timeout{60000};    // between two parts of an unfinished body
+  std::chrono::milliseconds write_timeout{60000};   // a peer that stops reading
+  std::chrono::milliseconds grace_period{10000};    // SIGTERM: in-flight requests may finish
+
+  bool access_log = false;     // one line per request: method URI status bytes duration
+  std::size_t stack_size = 0;  // handler coroutine stacks (0: runtime default, 128 KiB)
+  bool handle_signals = true;  // SIGTERM/SIGINT drain; SIGPIPE ignored either way
+  // Legacy CGI code: in a handler, getenv("QUERY_STRING"), getenv("HTTP_HOST") & co. return
+  // this request's values (per coroutine: needs cofcgi::hooks linked; ignored without it).
+  // The standard CGI variables and common HTTP_* headers only.
+  bool cgi_environment = false;
+};
+
+// parse_server_args reads the command line every app takes (--help prints the list, with
+// `app_options_help` appended for the app's own options, and exits 0; --version likewise).
+// Arguments it does not know are left for the caller in `rest`; without `rest` they are an
+// error. A malformed value throws std::invalid_argument naming the flag.
+COFCGI_API ServerOptions parse_server_args(int argc, char** argv,
+                                           std::vector<std::string>* rest = nullptr,
+                                           std::string_view app_options_help = {});
+
+}  // namespace co::cgi

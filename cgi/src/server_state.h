@@ -1,0 +1,25 @@
+// ServerState: what every server thread shares: the settings, the handler and the
+// process-wide counters (atomics; everything else is read-only once the threads run).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "cofcgi/cgi/handler.h"
+#include "cofcgi/cgi/server_options.h"
+
+namespace co::cgi::detail {
+
+struct ServerState {
+  ServerOptions options;
+  Handler handler;
+  bool listen_is_tcp = false;
+  std::vector<std::string> allowed_peers;  // FCGI_WEB_SERVER_ADDRS
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> requests_in_flight{0};
+  std::atomic<std::size_t> buffered_body{0};  // every BodyBudget's bytes
+};
+
+}  // namespace co::cgi::detail
