@@ -33,7 +33,8 @@ co::mysql::Pool& thread_pool(const co::mysql::Config& config) {
 
 std::string random_token() {
   unsigned char bytes[16];
-  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) throw std::runtime_error("getrandom");
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes))
+    throw std::runtime_error("getrandom");
   static const char hex[] = "0123456789abcdef";
   std::string token;
   for (unsigned char b : bytes) {
@@ -63,7 +64,8 @@ void create_table(const co::mysql::Config& config) {
   if (failure) std::rethrow_exception(failure);
 }
 
-void show_page(Request& request, Response& response, const co::mysql::Config& config, std::string_view notice) {
+void show_page(Request& request, Response& response, const co::mysql::Config& config,
+               std::string_view notice) {
   // The CSRF token lives in a cookie and in the form: a cross-site form post cannot read the
   // cookie to copy it into the field.
   std::string token = request.cookie("csrf").value_or("");
@@ -75,17 +77,22 @@ void show_page(Request& request, Response& response, const co::mysql::Config& co
   const co::mysql::Result rows =
       connection.query("SELECT name, message, created_at FROM guestbook ORDER BY id DESC LIMIT 20");
   response.set_content_type("text/html; charset=utf-8");
-  response << "<!doctype html><html><head><meta charset=\"utf-8\"><title>Guestbook</title></head><body>"
-              "<h1>Guestbook</h1>";
+  response
+      << "<!doctype html><html><head><meta charset=\"utf-8\"><title>Guestbook</title></head><body>"
+         "<h1>Guestbook</h1>";
   if (!notice.empty()) response << "<p><strong>" << html_escape(notice) << "</strong></p>";
   response << "<form method=\"post\" action=\"/messages\">"
-              "<input type=\"hidden\" name=\"csrf\" value=\"" << token << "\">"
+              "<input type=\"hidden\" name=\"csrf\" value=\""
+           << token
+           << "\">"
               "<p><label>Name <input name=\"name\" maxlength=\"64\" required></label></p>"
-              "<p><label>Message <textarea name=\"message\" maxlength=\"2000\" required></textarea></label></p>"
+              "<p><label>Message <textarea name=\"message\" maxlength=\"2000\" "
+              "required></textarea></label></p>"
               "<p><button>Sign</button></p></form><ul>";
   for (const co::mysql::Row& row : rows) {
-    response << "<li><b>" << html_escape(row[0].value_or("")) << "</b> (" << html_escape(row[2].value_or(""))
-             << "): " << html_escape(row[1].value_or("")) << "</li>";
+    response << "<li><b>" << html_escape(row[0].value_or("")) << "</b> ("
+             << html_escape(row[2].value_or("")) << "): " << html_escape(row[1].value_or(""))
+             << "</li>";
   }
   response << "</ul></body></html>\n";
 }
@@ -101,12 +108,13 @@ void post_message(Request& request, Response& response, const co::mysql::Config&
   const std::string message = request.form("message").value_or("");
   if (name.empty() || message.empty() || name.size() > kMaxName || message.size() > kMaxMessage) {
     response.set_status(400);
-    show_page(request, response, config, "Name (up to 64) and message (up to 2000 characters) are required.");
+    show_page(request, response, config,
+              "Name (up to 64) and message (up to 2000 characters) are required.");
     return;
   }
   auto connection = thread_pool(config).acquire();
-  connection.execute("INSERT INTO guestbook (name, message) VALUES ('" + connection.escape(name) + "', '" +
-                     connection.escape(message) + "')");
+  connection.execute("INSERT INTO guestbook (name, message) VALUES ('" + connection.escape(name) +
+                     "', '" + connection.escape(message) + "')");
   // Post/redirect/get: a reload does not post twice.
   response.set_status(303);
   response.set_header("Location", "/");
@@ -119,7 +127,8 @@ void post_message(Request& request, Response& response, const co::mysql::Config&
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> rest;
-    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, &rest);
+    co::cgi::ServerOptions options =
+        co::cgi::parse_server_args(argc, argv, &rest, examples::kMysqlArgsHelp);
     options.max_body = 64 * 1024;
     const co::mysql::Config config = examples::parse_mysql_args(rest);
     create_table(config);

@@ -33,24 +33,26 @@ bool valid_seconds(const std::string& s) {
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> rest;
-    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, &rest);
+    co::cgi::ServerOptions options =
+        co::cgi::parse_server_args(argc, argv, &rest, examples::kMysqlArgsHelp);
     const co::mysql::Config config = examples::parse_mysql_args(rest);
-    co::cgi::Server server(options, [&config](co::cgi::Request& request, co::cgi::Response& response) {
-      const std::string seconds = request.query("s").value_or("0");
-      response.set_content_type("text/plain");
-      if (!valid_seconds(seconds)) {
-        response.send_error(400, "s must be a number of seconds between 0 and 600\n");
-        return;
-      }
-      try {
-        auto connection = thread_pool(config).acquire();
-        const co::mysql::Result result = connection.query("SELECT SLEEP(" + seconds + ")");
-        response << "SLEEP(" << seconds << ") = " << result.value(0, 0) << "\n";
-      } catch (const co::mysql::Error& e) {
-        std::fprintf(stderr, "sleep_sql: %s\n", e.what());
-        response.send_error(503, "database unavailable\n");
-      }
-    });
+    co::cgi::Server server(
+        options, [&config](co::cgi::Request& request, co::cgi::Response& response) {
+          const std::string seconds = request.query("s").value_or("0");
+          response.set_content_type("text/plain");
+          if (!valid_seconds(seconds)) {
+            response.send_error(400, "s must be a number of seconds between 0 and 600\n");
+            return;
+          }
+          try {
+            auto connection = thread_pool(config).acquire();
+            const co::mysql::Result result = connection.query("SELECT SLEEP(" + seconds + ")");
+            response << "SLEEP(" << seconds << ") = " << result.value(0, 0) << "\n";
+          } catch (const co::mysql::Error& e) {
+            std::fprintf(stderr, "sleep_sql: %s\n", e.what());
+            response.send_error(503, "database unavailable\n");
+          }
+        });
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sleep_sql: %s\n", e.what());

@@ -67,6 +67,9 @@ void ConnectionReader::run() {
   for (;;) {
     conn_.clear_wake();
     if (!handle_pending() || !flush_replies() || should_end()) return;
+    // Checked on every pass, not only when a wait times out: a peer that keeps sending
+    // something (a management record now and then) must not keep a deadline from passing.
+    if (next_deadline() <= co::now_ns() && deadline_expired()) return;
     if (records_since_park_ >= options_.max_records_per_wakeup) {
       records_since_park_ = 0;
       co::yield();  // others on this thread run; then go on with what is pending
@@ -90,8 +93,7 @@ bool ConnectionReader::handle_pending() {
     const ParseResult parsed =
         parse_record(pending_.data() + offset, pending_.size() - offset, &record);
     if (parsed.status == ParseStatus::bad_version) {
-      co::log_printf(co::LogLevel::warning,
-                     "fastcgi: not a FastCGI 1 record; closing the connection");
+      conn_.thread().protocol_log.warn("fastcgi: not a FastCGI 1 record; closing the connection");
       return false;
     }
     if (parsed.status == ParseStatus::incomplete) break;
@@ -199,12 +201,10 @@ bool ConnectionReader::deadline_expired() {
   const co::Deadline now = co::now_ns();
   if (next_deadline() > now) return false;
   if (partial_since_ != 0) {
-    co::log_printf(co::LogLevel::warning,
-                   "fastcgi: a record was not complete within %lld ms; closing",
-                   static_cast<long long>(options_.record_timeout.count()));
+    conn_.thread().protocol_log.warn("fastcgi: a record was not complete within %lld ms; closing",
+                                     static_cast<long long>(options_.record_timeout.count()));
   } else if (!conn_.active().empty()) {
-    co::log_printf(
-        co::LogLevel::warning,
+    conn_.thread().protocol_log.warn(
         "fastcgi: a request's params (%lld ms) or body (%lld ms between parts) did not arrive "
         "in time; closing",
         static_cast<long long>(options_.params_timeout.count()),
@@ -214,7 +214,11 @@ bool ConnectionReader::deadline_expired() {
 }
 
 bool ConnectionReader::on_record(const Record& r) {
-  if (r.is_management()) return append_management_answer(r, options_, replies_);
+  if (r.is_management()) {
+    if (append_management_answer(r, options_, replies_)) return true;
+    conn_.thread().protocol_log.warn("fastcgi: malformed GET_VALUES; closing the connection");
+    return false;
+  }
   if (r.type == static_cast<std::uint8_t>(RecordType::begin_request)) return on_begin(r);
   if (r.type == 0 || r.type > kMaxKnownType) {
     append_unknown_type(r.type, replies_);
@@ -235,8 +239,8 @@ bool ConnectionReader::on_record(const Record& r) {
     case RecordType::abort_request: on_abort(*req); return true;
     case RecordType::data: return true;  // FILTER's data stream: not served
     default:
-      co::log_printf(co::LogLevel::warning,
-                     "fastcgi: record type %u sent to the application; closing", r.type);
+      conn_.thread().protocol_log.warn("fastcgi: record type %u sent to the application; closing",
+                                       r.type);
       return false;
   }
 }
@@ -244,13 +248,13 @@ bool ConnectionReader::on_record(const Record& r) {
 bool ConnectionReader::on_begin(const Record& r) {
   BeginRequest begin;
   if (!parse_begin_request(r.content, &begin)) {
-    co::log_printf(co::LogLevel::warning, "fastcgi: BEGIN_REQUEST with a %zu-byte body; closing",
-                   r.content.size());
+    conn_.thread().protocol_log.warn("fastcgi: BEGIN_REQUEST with a %zu-byte body; closing",
+                                     r.content.size());
     return false;
   }
   if (conn_.find(r.request_id) != nullptr) {
-    co::log_printf(co::LogLevel::warning,
-                   "fastcgi: BEGIN_REQUEST for request %u already active; closing", r.request_id);
+    conn_.thread().protocol_log.warn(
+        "fastcgi: BEGIN_REQUEST for request %u already active; closing", r.request_id);
     return false;
   }
   conn_.stdin_ended(r.request_id);  // the id is reused: its old stream is over
@@ -264,6 +268,11 @@ bool ConnectionReader::on_begin(const Record& r) {
                  options_.max_requests_in_flight ||
              conn_.thread().draining) {
     refusal = ProtocolStatus::overloaded;
+  }
+  if (refusal == ProtocolStatus::overloaded) {
+    conn_.thread().overload_log.warn(
+        "fastcgi: %s; request answered FCGI_OVERLOADED",
+        conn_.thread().draining ? "draining" : "max_requests_in_flight reached");
   }
   if (refusal != ProtocolStatus::request_complete) {
     append_end_request(r.request_id, refusal, replies_);
@@ -318,8 +327,8 @@ bool ConnectionReader::finish_params(RequestState& req) {
       req.params.emplace_back(name, value);
     }
     if (status == PairStatus::truncated) {
-      co::log_printf(co::LogLevel::warning,
-                     "fastcgi: malformed name-value pair in PARAMS of request %u; closing", req.id);
+      conn_.thread().protocol_log.warn(
+          "fastcgi: malformed name-value pair in PARAMS of request %u; closing", req.id);
       return false;
     }
   }

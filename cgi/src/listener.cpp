@@ -97,7 +97,6 @@ Listener listen_unix(const std::string& path, const ServerOptions& options) {
   if (::chmod(path.c_str(), options.unix_socket_mode) != 0) fail("chmod " + path);
   set_owner(path, options);
   if (::listen(l.fd.get(), options.backlog) != 0) fail("listen " + path);
-  l.is_unix = true;
   l.bound = "unix:" + path;
   l.unix_path = path;
   return l;
@@ -201,7 +200,6 @@ Listener open_listener(const ServerOptions& options) {
   }
   l.fd.reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
   if (!l.fd || !set_nonblocking(l.fd.get())) fail("adopting fd 0");
-  l.is_unix = addr.ss_family == AF_UNIX;
   l.is_tcp = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
   l.bound = "fd:0";
   return l;

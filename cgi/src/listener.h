@@ -9,7 +9,6 @@ namespace co::cgi::detail {
 
 struct Listener {
   co::UniqueFd fd;
-  bool is_unix = false;
   bool is_tcp = false;
   std::string bound;      // printable address
   std::string unix_path;  // created by us: unlink at exit

@@ -4,7 +4,6 @@
 #include <string_view>
 
 #include "cofcgi/cgi/params.h"
-#include "cofcgi/runtime/log.h"
 
 namespace co::cgi::detail {
 namespace {
@@ -32,10 +31,7 @@ bool append_get_values_result(const Record& record, const ServerOptions& options
       continue;
     used += write_pair(body + used, sizeof body - used, name, answer);
   }
-  if (status == PairStatus::truncated) {
-    co::log_printf(co::LogLevel::warning, "fastcgi: malformed GET_VALUES; closing the connection");
-    return false;
-  }
+  if (status == PairStatus::truncated) return false;
   char header[kHeaderSize];
   const std::uint8_t padding = padding_for(used);
   write_header(header, RecordType::get_values_result, 0, static_cast<std::uint16_t>(used), padding);

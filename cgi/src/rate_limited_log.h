@@ -1,10 +1,10 @@
-// RateLimitedLog: a warning a peer can trigger at will (a refused connection) is logged at
-// most once per interval, with the number of times it happened since the last line.
+// RateLimitedLog: a warning a peer can trigger at will (a refused connection, malformed
+// input, an overloaded server) is logged at most once per interval, with the number of
+// times it happened since the last line. One per kind of warning and thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 
 namespace co::cgi::detail {
 
@@ -12,8 +12,9 @@ class RateLimitedLog {
  public:
   explicit RateLimitedLog(std::chrono::milliseconds interval = std::chrono::seconds(10))
       : interval_(interval) {}
-  // warn logs `what` now, or counts it for the next line when one went out recently.
-  void warn(std::string_view what);
+  // warn logs the printf-style message now, or counts it for the next line when one went
+  // out less than an interval ago.
+  [[gnu::format(printf, 2, 3)]] void warn(const char* fmt, ...);
 
  private:
   std::chrono::milliseconds interval_;

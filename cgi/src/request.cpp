@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "ascii.h"
 #include "request_state.h"
 
 namespace co::cgi {
@@ -56,8 +57,9 @@ std::string_view Request::path() const {
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
   std::string key;
-  if (name == "Content-Type" || name == "content-type") return param("CONTENT_TYPE");
-  if (name == "Content-Length" || name == "content-length") return param("CONTENT_LENGTH");
+  // CGI passes these two without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3).
+  if (detail::ascii_iequals(name, "Content-Type")) return param("CONTENT_TYPE");
+  if (detail::ascii_iequals(name, "Content-Length")) return param("CONTENT_LENGTH");
   key.reserve(5 + name.size());
   key = "HTTP_";
   for (char c : name)
@@ -70,8 +72,12 @@ std::optional<std::string> Request::query(std::string_view name) const {
 }
 
 std::optional<std::string> Request::form(std::string_view name) {
+  // The media type, case-insensitive (RFC 9110 8.3.1), maybe followed by parameters.
+  constexpr std::string_view kForm = "application/x-www-form-urlencoded";
   const std::string_view type = param_or("CONTENT_TYPE", "");
-  if (type.substr(0, 33) != "application/x-www-form-urlencoded") return std::nullopt;
+  if (!detail::ascii_iequals(type.substr(0, kForm.size()), kForm)) return std::nullopt;
+  if (type.size() > kForm.size() && type[kForm.size()] != ';' && type[kForm.size()] != ' ')
+    return std::nullopt;
   return find_form_value(body(), name);
 }
 

@@ -54,17 +54,17 @@ Outcome call_handler(const ServerState& server, RequestState& req, Request& requ
   return Outcome::complete;
 }
 
-void answer_rejection(const ServerState& server, RequestState& req, Response& response) {
-  const ServerOptions& o = server.options;
+void answer_rejection(Connection& conn, RequestState& req, Response& response) {
+  const ServerOptions& o = conn.server().options;
   if (req.rejection == Rejection::params_too_large) {
-    co::log_printf(co::LogLevel::warning,
-                   "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431",
-                   req.id, o.max_params_bytes, o.max_params);
+    conn.thread().protocol_log.warn(
+        "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431", req.id,
+        o.max_params_bytes, o.max_params);
     response.send_error(431, "Request Header Fields Too Large\n");
   } else {
     // Announced by CONTENT_LENGTH: the handler is not run.
-    co::log_printf(co::LogLevel::warning,
-                   "fastcgi: request %u: body over max_body (%zu bytes); 413", req.id, o.max_body);
+    conn.thread().protocol_log.warn("fastcgi: request %u: body over max_body (%zu bytes); 413",
+                                    req.id, o.max_body);
     response.send_error(413, "Payload Too Large\n");
   }
 }
@@ -87,7 +87,7 @@ void run_request(Connection& conn, RequestState& req) {
   if (server.options.cgi_environment) export_cgi_environment(req);
   Outcome outcome = Outcome::complete;
   if (req.rejection != Rejection::none)
-    answer_rejection(server, req, response);
+    answer_rejection(conn, req, response);
   else
     outcome = call_handler(server, req, request, response);
   if (outcome == Outcome::failed)

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ascii.h"
 #include "cofcgi/cgi/record.h"
 #include "request_state.h"
 
@@ -18,11 +19,7 @@ void check_header_text(std::string_view s, const char* what) {
   }
 }
 
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
-}
+bool same_name(std::string_view a, std::string_view b) { return detail::ascii_iequals(a, b); }
 
 // append_stdout wraps `bytes` in STDOUT records (at most 32 KiB of content each).
 void append_stdout(std::string& out, std::uint16_t id, std::string_view bytes) {
@@ -94,7 +91,11 @@ void Response::render_headers(std::string& out, bool with_length) {
   out += ' ';
   out += reason_.empty() ? reason_phrase(status_) : std::string_view(reason_);
   out += "\r\n";
-  bool has_type = false;
+  // 1xx, 204 and 304 carry no content: no Content-Length (RFC 9110 8.6: a 204 must not
+  // send one) and no default Content-Type.
+  const bool no_content = status_ < 200 || status_ == 204 || status_ == 304;
+  with_length = with_length && !no_content;
+  bool has_type = no_content;
   for (const auto& [name, value] : headers_) {
     if (same_name(name, "Content-Type")) has_type = true;
     if (with_length && same_name(name, "Content-Length")) continue;

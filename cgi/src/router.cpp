@@ -1,5 +1,6 @@
 #include "cofcgi/cgi/router.h"
 
+#include <algorithm>
 #include <string>
 
 namespace co::cgi {
@@ -63,7 +64,7 @@ bool Router::match(const Route& route, std::string_view path,
 void Router::operator()(Request& request, Response& response) const {
   const std::string_view path = request.path();
   std::string_view method = request.method();
-  std::string allow;
+  std::vector<std::string> allowed;  // methods of the patterns that match the path
   std::vector<std::pair<std::string, std::string>> params;
   for (const Route& route : routes_) {
     if (!match(route, path, &params)) continue;
@@ -72,16 +73,16 @@ void Router::operator()(Request& request, Response& response) const {
       route.handler(request, response);
       return;
     }
-    if (allow.find(route.method) == std::string::npos) {
-      if (!allow.empty()) allow += ", ";
-      allow += route.method;
-    }
+    if (std::find(allowed.begin(), allowed.end(), route.method) == allowed.end())
+      allowed.push_back(route.method);
   }
   if (fallback_) {
     fallback_(request, response);
     return;
   }
-  if (!allow.empty()) {
+  if (!allowed.empty()) {
+    std::string allow;
+    for (const std::string& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
     response.send_error(405, "Method Not Allowed\n");
     response.set_header("Allow", allow);
     return;

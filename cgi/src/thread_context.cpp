@@ -76,8 +76,8 @@ void admit(ThreadContext& ctx, co::UniqueFd fd, const sockaddr_storage& peer) {
   if (server.connections.fetch_add(1, std::memory_order_relaxed) >=
       server.options.max_connections) {
     server.connections.fetch_sub(1, std::memory_order_relaxed);
-    ctx.refused_log.warn("max_connections (" + std::to_string(server.options.max_connections) +
-                         ") reached; connection closed");
+    ctx.refused_log.warn("max_connections (%zu) reached; connection closed",
+                         server.options.max_connections);
     return;
   }
   if (server.listen_is_tcp) {

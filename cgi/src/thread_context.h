@@ -23,7 +23,10 @@ struct ThreadContext {
   // Every reader of this thread reads into this buffer and copies out what it got before
   // it can be switched away: a kept connection parked in read holds no buffer of its own.
   std::vector<char> read_scratch = std::vector<char>(64 * 1024);
-  RateLimitedLog refused_log;  // max_connections reached: one line per interval, with a count
+  // Warnings peers can trigger at will, one line per interval each, with a count.
+  RateLimitedLog refused_log;   // connections refused (max_connections, FCGI_WEB_SERVER_ADDRS)
+  RateLimitedLog overload_log;  // requests refused with FCGI_OVERLOADED
+  RateLimitedLog protocol_log;  // malformed input, limits, deadlines
 };
 
 // accept_loop accepts connections until the thread drains, one coroutine each.

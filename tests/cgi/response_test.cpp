@@ -196,6 +196,17 @@ TEST_CASE("response: an empty response") {
   CHECK(sent.end_request);
   CHECK(sent.body.empty());
   CHECK(header_lines(sent.head)[0] == "Status: 204 No Content");
+  // RFC 9110 8.6: a 204 carries no Content-Length (nor a default Content-Type).
+  CHECK(count(header_lines(sent.head), "Content-Length: 0") == 0);
+  CHECK(header_lines(sent.head).size() == 1);
+}
+
+TEST_CASE("response: an empty 200 says Content-Length: 0") {
+  UnitRequest r;
+  r.state.move_to(RequestPhase::running);
+  Response res(&r.state);
+  res.finish();
+  const Sent sent = take_apart(r.sink.out);
   CHECK(count(header_lines(sent.head), "Content-Length: 0") == 1);
 }
 

@@ -2,6 +2,7 @@
 // loopback listeners. Nothing here goes around the hooks: every call is the interposed one.
 #pragma once
 
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,14 +10,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
 
 #include "cofcgi/runtime.h"
+#include "cofcgi/runtime/unique_fd.h"
 
 namespace hooks_test {
 
@@ -29,7 +29,9 @@ inline constexpr double kSlack = 2.5;
 inline constexpr double kSlack = 1.0;
 #endif
 
-inline double seconds_since(co::Deadline start) { return static_cast<double>(co::now_ns() - start) / 1e9; }
+inline double seconds_since(co::Deadline start) {
+  return static_cast<double>(co::now_ns() - start) / 1e9;
+}
 
 // Ticker counts 10 ms naps while `running`: proof that the thread was free.
 struct Ticker {
@@ -45,31 +47,9 @@ struct Ticker {
   }
 };
 
-// Fd owns one descriptor; closes it (through the hooked close) when it goes.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+// Fd: the runtime's public fd owner (closing drops the netpoller registration first; in a
+// hooked process close() is the hooks' close).
+using Fd = co::UniqueFd;
 
 struct Pair {
   Fd a, b;
@@ -116,7 +96,8 @@ class UnixPath {
  public:
   explicit UnixPath(const char* tag) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "/tmp/cofcgi-hooks-%d-%s.sock", static_cast<int>(::getpid()), tag);
+    std::snprintf(buf, sizeof buf, "/tmp/cofcgi-hooks-%d-%s.sock", static_cast<int>(::getpid()),
+                  tag);
     path_ = buf;
     ::unlink(path_.c_str());
   }
