@@ -638,6 +638,50 @@ TEST_CASE_FIXTURE(cofcgi_test::LeakCheck,
   check_hello(idle.request(1, cgi_params("GET", "/idle-ok")), "/idle-ok");
 }
 
+TEST_CASE_FIXTURE(cofcgi_test::LeakCheck,
+                  "a peer that keeps sending management records does not hold off params_timeout") {
+  Seen seen;
+  ServerOptions o = hostile_options();
+  o.params_timeout = 1000ms;
+  o.record_timeout = 60000ms;
+  o.idle_timeout = 60000ms;
+  InProcessServer server(o, hostile_handler(&seen));
+  const int fd = connect_to(server.address());
+  REQUIRE_MESSAGE(fd >= 0, "connect: " << std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // PARAMS begun and never ended; then GET_VALUES records without a pause, so the reader
+  // always finds more to read and never waits (a wait is where a timeout used to be seen).
+  REQUIRE(send_all(
+      fd, begin_request(1) + record(kParams, 1, encode_pairs({{"REQUEST_METHOD", "GET"}}))));
+  std::string batch;
+  for (int i = 0; i < 512; ++i)
+    batch += record(kGetValues, 0, encode_pairs({{"FCGI_MPXS_CONNS", ""}}));
+  std::atomic<bool> closed{false};
+  std::thread drain([&] {  // the replies are read, so the server never waits to write either
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    closed = true;
+  });
+  const auto t0 = Clock::now();
+  const auto bound = loose(10000ms);
+  while (!closed && Clock::now() - t0 < bound) {
+    if (!send_all(fd, batch)) break;
+  }
+  const long long elapsed = ms_since(t0);
+  ::shutdown(fd, SHUT_RDWR);
+  drain.join();
+  CHECK_MESSAGE(elapsed < bound.count(),
+                "the connection was still open after "
+                    << elapsed << " ms of management records (params_timeout 1000 ms)");
+  CHECK(seen.entered.load() == 0);
+}
+
 // StderrCapture: while it lives, fd 2 (where co::log_printf writes, one write() per line)
 // goes to a file; text() is what was written so far. The log level is raised to info
 // meanwhile (COFCGI_LOG_LEVEL may have silenced it).
