@@ -9,19 +9,19 @@
 
 int main(int argc, char** argv) {
   try {
-    co::cgi::Server server(
-        co::cgi::parse_server_args(argc, argv), [](co::cgi::Request& request, co::cgi::Response& response) {
-          response.set_content_type("text/plain");
-          std::string line(request.method());
-          line += ' ';
-          line += request.uri();
-          line += '\n';
-          response << line;
-          char chunk[16 * 1024];
-          while (const std::size_t n = request.read_body(chunk, sizeof chunk)) {
-            response.write(std::string_view(chunk, n));
-          }
-        });
+    co::cgi::Server server(co::cgi::parse_server_args(argc, argv),
+                           [](co::cgi::Request& request, co::cgi::Response& response) {
+                             response.set_content_type("text/plain");
+                             std::string line(request.method());
+                             line += ' ';
+                             line += request.uri();
+                             line += '\n';
+                             response << line;
+                             char chunk[16 * 1024];
+                             while (const std::size_t n = request.read_body(chunk, sizeof chunk)) {
+                               response.write(std::string_view(chunk, n));
+                             }
+                           });
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "echo: %s\n", e.what());

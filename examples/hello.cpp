@@ -8,10 +8,10 @@
 int main(int argc, char** argv) {
   try {
     co::cgi::Server server(co::cgi::parse_server_args(argc, argv),
-                               [](co::cgi::Request&, co::cgi::Response& response) {
-                                 response.set_content_type("text/plain");
-                                 response << "Hello, World!\n";
-                               });
+                           [](co::cgi::Request&, co::cgi::Response& response) {
+                             response.set_content_type("text/plain");
+                             response << "Hello, World!\n";
+                           });
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hello: %s\n", e.what());

@@ -166,7 +166,8 @@ int main(int argc, char** argv) {
       argc, argv, "create_bench [--reps N] [--iters N]   (ns per create+run+destroy)");
   const long n = args.iters > 0 ? args.iters : 1000000;
   bench::print_header("create: ns per create + run to completion + destroy", args);
-  std::printf("%ld coroutines per case and repetition; stacks of %zu KiB\n\n", n, kStackSize / 1024);
+  std::printf("%ld coroutines per case and repetition; stacks of %zu KiB\n\n", n,
+              kStackSize / 1024);
 
   stShareStack_t* libco_shared = co_alloc_sharestack(1, static_cast<int>(kStackSize));
   co::SharedStacks* go_shared = co::make_shared_stacks(1, kStackSize);
@@ -175,14 +176,26 @@ int main(int argc, char** argv) {
   ctx::pooled_fixedsize_stack pooled(kStackSize);
 #endif
 
-  enum { kLibco, kLibcoShared, kGo1000, kGo1, kGoShared, kRaw, kFiberPooled, kFiberFixed, kFcontext, kCount };
+  enum {
+    kLibco,
+    kLibcoShared,
+    kGo1000,
+    kGo1,
+    kGoShared,
+    kRaw,
+    kFiberPooled,
+    kFiberFixed,
+    kFcontext,
+    kCount
+  };
   std::vector<bench::Row> rows(kCount);
   rows[kLibco] = {"cofcgi libco API, private stack (pooled)", {}, "co_create+co_resume+co_release"};
   rows[kLibcoShared] = {"cofcgi libco API, shared stack", {}, "attr.share_stack, 1 stack"};
   rows[kGo1000] = {"cofcgi co::go + co::run, batch 1000", {}, "private stacks (pooled)"};
   rows[kGo1] = {"cofcgi co::go + co::run, batch 1", {}, "private stack (pooled)"};
   rows[kGoShared] = {"cofcgi co::go + co::run, shared stack, batch 1000", {}, "1 shared stack"};
-  rows[kRaw] = {"cofcgi raw make_context + switch_context", {}, "white-box floor, preallocated stack"};
+  rows[kRaw] = {
+      "cofcgi raw make_context + switch_context", {}, "white-box floor, preallocated stack"};
   rows[kFiberPooled] = {"Boost fiber, pooled_fixedsize_stack", {}, ""};
   rows[kFiberFixed] = {"Boost fiber, fixedsize_stack", {}, "malloc/free per fiber"};
   rows[kFcontext] = {"Boost raw make_fcontext + jump_fcontext", {}, "preallocated stack"};
@@ -228,7 +241,8 @@ int main(int argc, char** argv) {
   std::printf("| pooled private stack create+run+destroy < 100 ns (libco API) | %.1f ns | %s |\n",
               pooled_ns, pooled_ns < 100 ? "met" : "MISSED");
   const double go_ns = bench::median(rows[kGo1].samples);
-  std::printf("| pooled private stack create+run+destroy < 100 ns (co::go, batch 1) | %.1f ns | %s |\n\n",
-              go_ns, go_ns < 100 ? "met" : "MISSED");
+  std::printf(
+      "| pooled private stack create+run+destroy < 100 ns (co::go, batch 1) | %.1f ns | %s |\n\n",
+      go_ns, go_ns < 100 ? "met" : "MISSED");
   return 0;
 }

@@ -310,13 +310,15 @@ std::string fmt(const char* f, double x) {
 // Measures and prints one overhead table (write or read) with every variant.
 void overhead_table(const bench::Args& a, long calls, bool is_write, const char* mode) {
   const std::string title =
-      std::string(is_write ? "hooks: overhead on a write() of 1 byte to a socket with room (ns/call)"
-                           : "hooks: overhead on a read() of 1 byte of queued data (ns/call)") +
+      std::string(is_write
+                      ? "hooks: overhead on a write() of 1 byte to a socket with room (ns/call)"
+                      : "hooks: overhead on a read() of 1 byte of queued data (ns/call)") +
       mode;
   bench::print_header(title.c_str(), a);
-  std::printf("%ld calls per variant per repetition, in batches of %d (the peer drained/refilled "
-              "between batches, untimed).\n\n",
-              calls, kBatch);
+  std::printf(
+      "%ld calls per variant per repetition, in batches of %d (the peer drained/refilled "
+      "between batches, untimed).\n\n",
+      calls, kBatch);
   std::vector<bench::Row> rows(kVariants);
   for (int v = 0; v < kVariants; ++v) rows[v].name = kVariantName[v];
   bench::Row added{"added by the hook: hooks on - libc (no hook)", {}, ""};
@@ -337,8 +339,8 @@ void overhead_table(const bench::Args& a, long calls, bool is_write, const char*
   }
   const double f_on = bench::min_of(floor_on), f_libc = bench::min_of(floor_libc),
                f_dw = bench::min_of(floor_dw), f_off = bench::min_of(floor_off);
-  added.note = "target < 30 ns; fastest batches: " + fmt("%.1f", f_on) + " - " + fmt("%.1f", f_libc) +
-               " = " + fmt("%.1f", f_on - f_libc);
+  added.note = "target < 30 ns; fastest batches: " + fmt("%.1f", f_on) + " - " +
+               fmt("%.1f", f_libc) + " = " + fmt("%.1f", f_on - f_libc);
   added_user.note = "same kernel path; fastest batches: " + fmt("%.1f", f_on - f_dw);
   added_off.note = "pass-through cost; fastest batches: " + fmt("%.1f", f_off - f_libc);
   rows.push_back(added);
@@ -376,7 +378,8 @@ int main(int argc, char** argv) {
     // state around the syscall (~40 ns here), for the libc rows and the hooks alike.
     for (const bool multi_threaded : {false, true}) {
       if (multi_threaded) std::thread([] {}).join();
-      const char* const mode = multi_threaded ? ", process with threads" : ", single-threaded process";
+      const char* const mode =
+          multi_threaded ? ", process with threads" : ", single-threaded process";
       overhead_table(a, calls, true, mode);
       overhead_table(a, calls, false, mode);
     }
@@ -398,7 +401,8 @@ int main(int argc, char** argv) {
       rows[1].samples.push_back(t);
       ratio.push_back(c / t);
     }
-    rows[0].note = "ratio to threads " + fmt("%.2f", bench::median(ratio)) + " (median of per-rep ratios)";
+    rows[0].note =
+        "ratio to threads " + fmt("%.2f", bench::median(ratio)) + " (median of per-rep ratios)";
     bench::print_table("round trips/s", rows);
   }
 

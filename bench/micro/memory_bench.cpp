@@ -164,7 +164,9 @@ Result run_isolated(Case c, long n) {
     switch (c) {
       case Case::go_private: r = bench_go(n, nullptr); break;
       case Case::libco_private: r = bench_libco(n, nullptr); break;
-      case Case::go_shared: r = bench_go(n, co::make_shared_stacks(kSharedStacks, kStackSize)); break;
+      case Case::go_shared:
+        r = bench_go(n, co::make_shared_stacks(kSharedStacks, kStackSize));
+        break;
       case Case::libco_shared:
         r = bench_libco(n, co_alloc_sharestack(kSharedStacks, static_cast<int>(kStackSize)));
         break;
@@ -185,10 +187,10 @@ Result run_isolated(Case c, long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args = bench::parse_args(
-      argc, argv,
-      "memory_bench [--reps N] [--private N] [--shared N] [--10m] [--only-10m]\n"
-      "  (RSS bytes per parked coroutine)");
+  bench::Args args =
+      bench::parse_args(argc, argv,
+                        "memory_bench [--reps N] [--private N] [--shared N] [--10m] [--only-10m]\n"
+                        "  (RSS bytes per parked coroutine)");
   long n_private = 100000;
   long n_shared = 1000000;
   for (std::size_t i = 0; i + 1 < args.flags.size(); ++i) {
@@ -202,8 +204,10 @@ int main(int argc, char** argv) {
   }
   if (only_10m) args.reps = 1;  // the 10M cases run once
   bench::print_header("memory: RSS bytes per parked coroutine", args);
-  std::printf("sizeof(co::detail::Coroutine) = %zu bytes; private stacks %zu KiB; %d shared stacks of %zu KiB\n\n",
-              sizeof(co::detail::Coroutine), kStackSize / 1024, kSharedStacks, kStackSize / 1024);
+  std::printf(
+      "sizeof(co::detail::Coroutine) = %zu bytes; private stacks %zu KiB; %d shared stacks of %zu "
+      "KiB\n\n",
+      sizeof(co::detail::Coroutine), kStackSize / 1024, kSharedStacks, kStackSize / 1024);
 
   std::vector<bench::Row> bytes_rows, ns_rows;
   bool all_ok = true;
@@ -223,8 +227,8 @@ int main(int argc, char** argv) {
       pte = r.pte_per_co;
     }
     char note[200];
-    std::snprintf(note, sizeof note, "N = %ld; delta RSS %.0f MiB; page tables +%.0f B/coroutine", n,
-                  bench::median(b.samples) * static_cast<double>(n) / 1048576.0, pte);
+    std::snprintf(note, sizeof note, "N = %ld; delta RSS %.0f MiB; page tables +%.0f B/coroutine",
+                  n, bench::median(b.samples) * static_cast<double>(n) / 1048576.0, pte);
     b.note = note;
     if (saved > 0) {
       std::snprintf(note, sizeof note, "; saved stack copy %.0f B avg", saved);
@@ -256,7 +260,9 @@ int main(int argc, char** argv) {
     const double gib_10m = b * 1e7 / (1024.0 * 1024 * 1024);
     std::printf("| %s: 10M take %.1f GiB (<= 2.4 KB each hard, <= 1 KiB ideal) | %.0f B | %s |\n",
                 r.name.c_str(), gib_10m, b,
-                b <= 1024 ? "met (ideal)" : b <= 2400 ? "met (hard limit)" : "MISSED");
+                b <= 1024   ? "met (ideal)"
+                : b <= 2400 ? "met (hard limit)"
+                            : "MISSED");
   }
   std::printf("\n");
   return all_ok ? 0 : 1;

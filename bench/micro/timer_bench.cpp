@@ -130,12 +130,15 @@ int main(int argc, char** argv) {
   }
   const long iters = args.iters > 0 ? args.iters : 1000000;
   bench::print_header("timers: ns per TimerQueue operation with 1M pending", args);
-  std::printf("%ld pending timers (random deadlines over 100 s), %ld operations per case and repetition\n\n",
-              pending, iters);
+  std::printf(
+      "%ld pending timers (random deadlines over 100 s), %ld operations per case and "
+      "repetition\n\n",
+      pending, iters);
 
   std::vector<bench::Row> rows(4);
   rows[0] = {"insert + cancel (same node, random deadline)", {}, "park with timeout, woken early"};
-  rows[1] = {"insert + cancel (same node, now + fixed timeout)", {}, "deadline later than all pending"};
+  rows[1] = {
+      "insert + cancel (same node, now + fixed timeout)", {}, "deadline later than all pending"};
   rows[2] = {"cancel random pending + re-insert", {}, "churn anywhere in the heap"};
   rows[3] = {"expire earliest + re-insert", {}, "a timer firing, then re-armed"};
 
@@ -153,6 +156,7 @@ int main(int argc, char** argv) {
   }
   bench::print_table("ns/op", rows);
   const double ic = bench::median(rows[0].samples);
-  std::printf("| figure | value |\n| --- | ---: |\n| ns per insert+cancel, 1M pending | %.1f |\n\n", ic);
+  std::printf("| figure | value |\n| --- | ---: |\n| ns per insert+cancel, 1M pending | %.1f |\n\n",
+              ic);
   return 0;
 }

@@ -37,31 +37,51 @@ struct conn {
 
 static const char kBody[] = "Content-Type: text/plain\r\n\r\nHello, World!\n";
 
-static size_t build_answer(unsigned char *p, unsigned id) {
+static size_t build_answer(unsigned char* p, unsigned id) {
   const size_t body = sizeof kBody - 1;
   const size_t pad = (8 - body % 8) % 8;
   size_t n = 0;
-  unsigned char h[8] = {1, kStdout, (unsigned char)(id >> 8), (unsigned char)id,
-                        (unsigned char)(body >> 8), (unsigned char)body, (unsigned char)pad, 0};
+  unsigned char h[8] = {1,
+                        kStdout,
+                        (unsigned char)(id >> 8),
+                        (unsigned char)id,
+                        (unsigned char)(body >> 8),
+                        (unsigned char)body,
+                        (unsigned char)pad,
+                        0};
   memcpy(p + n, h, 8), n += 8;
   memcpy(p + n, kBody, body), n += body;
   memset(p + n, 0, pad), n += pad;
   h[4] = h[5] = h[6] = 0;
   memcpy(p + n, h, 8), n += 8; /* empty STDOUT */
-  unsigned char end[16] = {1, kEnd, (unsigned char)(id >> 8), (unsigned char)id, 0, 8, 0, 0,
-                           0, 0, 0, 0, 0 /* FCGI_REQUEST_COMPLETE */, 0, 0, 0};
+  unsigned char end[16] = {1,
+                           kEnd,
+                           (unsigned char)(id >> 8),
+                           (unsigned char)id,
+                           0,
+                           8,
+                           0,
+                           0,
+                           0,
+                           0,
+                           0,
+                           0,
+                           0 /* FCGI_REQUEST_COMPLETE */,
+                           0,
+                           0,
+                           0};
   memcpy(p + n, end, 16), n += 16;
   return n;
 }
 
-static void drop(int ep, struct conn *c) {
+static void drop(int ep, struct conn* c) {
   epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   free(c);
 }
 
 /* Writes what is pending; returns -1 on error. */
-static int flush_out(int ep, struct conn *c) {
+static int flush_out(int ep, struct conn* c) {
   while (c->out_off < c->out_len) {
     ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
     if (w < 0) {
@@ -80,11 +100,11 @@ static int flush_out(int ep, struct conn *c) {
 }
 
 /* Consumes complete records; returns -1 to close the connection. */
-static int on_input(int ep, struct conn *c) {
+static int on_input(int ep, struct conn* c) {
   size_t off = 0;
   int close_after = 0;
   while (c->len - off >= 8) {
-    const unsigned char *h = c->in + off;
+    const unsigned char* h = c->in + off;
     const size_t clen = ((size_t)h[4] << 8) | h[5];
     const size_t total = 8 + clen + h[6];
     if (c->len - off < total) break;
@@ -103,10 +123,10 @@ static int on_input(int ep, struct conn *c) {
   return close_after && c->out_len == 0 ? -1 : 0;
 }
 
-int main(int argc, char **argv) {
-  const char *addr = argc > 1 ? argv[1] : "127.0.0.1:9002";
+int main(int argc, char** argv) {
+  const char* addr = argc > 1 ? argv[1] : "127.0.0.1:9002";
   char host[64];
-  const char *colon = strrchr(addr, ':');
+  const char* colon = strrchr(addr, ':');
   if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
     fprintf(stderr, "fcgi_null: HOST:PORT expected\n");
     return 2;
@@ -114,12 +134,13 @@ int main(int argc, char **argv) {
   memcpy(host, addr, (size_t)(colon - addr));
   host[colon - addr] = 0;
   signal(SIGPIPE, SIG_IGN);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(colon + 1))};
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((unsigned short)atoi(colon + 1))};
   if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) return 2;
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(ls, 1024) != 0) {
+  if (bind(ls, (struct sockaddr*)&sa, sizeof sa) != 0 || listen(ls, 1024) != 0) {
     perror("fcgi_null: listen");
     return 1;
   }
@@ -135,13 +156,13 @@ int main(int argc, char **argv) {
       return 1;
     }
     for (int i = 0; i < n; ++i) {
-      struct conn *c = evs[i].data.ptr;
+      struct conn* c = evs[i].data.ptr;
       if (c == NULL) {
         for (;;) {
           int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (fd < 0) break;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          struct conn *nc = calloc(1, sizeof *nc);
+          struct conn* nc = calloc(1, sizeof *nc);
           if (nc == NULL) {
             close(fd);
             continue;

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int main(int argc, char **argv) {
-  const char *addr = argc > 1 ? argv[1] : "127.0.0.1:9001";
+int main(int argc, char** argv) {
+  const char* addr = argc > 1 ? argv[1] : "127.0.0.1:9001";
   signal(SIGPIPE, SIG_IGN); /* nginx closing a kept connection must not kill us */
   if (FCGX_Init() != 0) {
     fprintf(stderr, "libfcgi_hello: FCGX_Init failed\n");

@@ -6,8 +6,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/export.h"
+#include "cofcgi/runtime/netpoll.h"
 #include "fd_table.h"
 #include "hook_support.h"
 #include "real_calls.h"
@@ -59,7 +59,8 @@ int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
       if (block_until_ready(fd, Direction::read, deadline) != 0) return -1;
     }
   }
-  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket || !force_nonblock(fd, v.info)) {
+  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket ||
+      !force_nonblock(fd, v.info)) {
     return REAL(accept4)(fd, addr, len, flags);
   }
   return retry_on_eagain(fd, Direction::read, v, [&] { return accept_once(fd, addr, len, flags); });
@@ -108,13 +109,15 @@ COFCGI_API int connect(int fd, const sockaddr* addr, socklen_t len) {
   }
   const KeepErrnoOnSuccess keep;
   const int flags = REAL(fcntl)(fd, F_GETFL);
-  if (flags < 0 || REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK) != 0) return REAL(connect)(fd, addr, len);
+  if (flags < 0 || REAL(fcntl)(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    return REAL(connect)(fd, addr, len);
   int r = REAL(connect)(fd, addr, len);
   int err = errno;
   if (r != 0 && err == EINPROGRESS) {
     // Wait for the handshake with SO_SNDTIMEO, as the kernel's blocking connect does; on
     // timeout Linux reports EINPROGRESS and leaves the attempt running.
-    if (park_until_ready(fd, Direction::write, deadline_for(v, Direction::write), v.generation) == 0) {
+    if (park_until_ready(fd, Direction::write, deadline_for(v, Direction::write), v.generation) ==
+        0) {
       int so_error = 0;
       socklen_t so_len = sizeof so_error;
       if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &so_error, &so_len) == 0 && so_error == 0) {

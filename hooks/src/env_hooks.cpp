@@ -3,19 +3,19 @@
 // coroutine's own copy, so getenv("QUERY_STRING") sees its own request. A name the
 // coroutine never set reads the process environment; other names always do.
 #include <stdlib.h>
-#include <cstring>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "co_routine.h"
 #include "cofcgi/hooks/hooks.h"
+#include "cofcgi/runtime/export.h"
 #include "cofcgi/runtime/local.h"
 #include "cofcgi/runtime/netpoll.h"
-#include "co_routine.h"
-#include "cofcgi/runtime/export.h"
 #include "real_calls.h"
 
 // glibc declares these arguments nonnull, but a hook stands between arbitrary callers and
@@ -80,7 +80,8 @@ void set_env_list(const char* const* names, std::size_t count) {
   const std::vector<std::string>* current = g_names.load(std::memory_order_acquire);
   auto next = current != nullptr ? std::vector<std::string>(*current) : std::vector<std::string>();
   for (std::size_t i = 0; i < count; ++i) {
-    if (names[i] != nullptr && std::find(next.begin(), next.end(), names[i]) == next.end()) next.emplace_back(names[i]);
+    if (names[i] != nullptr && std::find(next.begin(), next.end(), names[i]) == next.end())
+      next.emplace_back(names[i]);
   }
   if (current != nullptr && next.size() == current->size()) return;  // nothing new
   // A replaced list is never freed (a getenv on another thread may still be reading it);
@@ -108,7 +109,8 @@ COFCGI_API char* getenv(const char* name) {
 }
 
 COFCGI_API int setenv(const char* name, const char* value, int overwrite) {
-  if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr) return REAL(setenv)(name, value, overwrite);
+  if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr)
+    return REAL(setenv)(name, value, overwrite);
   const std::size_t len = std::strlen(name);
   if (!private_name(name, len)) return REAL(setenv)(name, value, overwrite);
   CoroutineEnv& env = coroutine_env().get();
@@ -120,7 +122,8 @@ COFCGI_API int setenv(const char* name, const char* value, int overwrite) {
 }
 
 COFCGI_API int unsetenv(const char* name) {
-  if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr) return REAL(unsetenv)(name);
+  if (name == nullptr || *name == '\0' || std::strchr(name, '=') != nullptr)
+    return REAL(unsetenv)(name);
   const std::size_t len = std::strlen(name);
   if (!private_name(name, len)) return REAL(unsetenv)(name);
   coroutine_env().get().put(name, len, false, nullptr);

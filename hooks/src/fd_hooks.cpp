@@ -11,8 +11,8 @@
 
 #include <atomic>
 
-#include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/export.h"
+#include "cofcgi/runtime/netpoll.h"
 #include "fd_table.h"
 #include "hook_support.h"
 #include "real_calls.h"
@@ -65,7 +65,8 @@ int fcntl_impl(decltype(&::fcntl) real_fcntl, int fd, int cmd, long arg) {
       FdInfo* info = FdTable::instance().get(fd);
       if (info != nullptr && info->forced_nonblock.load(std::memory_order_relaxed)) {
         // Report the user's view, not the O_NONBLOCK the hooks added.
-        return info->user_nonblock.load(std::memory_order_relaxed) == 1 ? flags : (flags & ~O_NONBLOCK);
+        return info->user_nonblock.load(std::memory_order_relaxed) == 1 ? flags
+                                                                        : (flags & ~O_NONBLOCK);
       }
       return flags;
     }
@@ -227,8 +228,10 @@ COFCGI_API int setsockopt(int fd, int level, int name, const void* value, sockle
       value != nullptr && len >= sizeof(timeval)) {
     if (FdInfo* info = FdTable::instance().get(fd)) {
       const auto* tv = static_cast<const timeval*>(value);
-      const std::int64_t ns = static_cast<std::int64_t>(tv->tv_sec) * 1000000000 + tv->tv_usec * 1000;
-      (name == SO_RCVTIMEO ? info->recv_timeout_ns : info->send_timeout_ns).store(ns, std::memory_order_relaxed);
+      const std::int64_t ns =
+          static_cast<std::int64_t>(tv->tv_sec) * 1000000000 + tv->tv_usec * 1000;
+      (name == SO_RCVTIMEO ? info->recv_timeout_ns : info->send_timeout_ns)
+          .store(ns, std::memory_order_relaxed);
     }
   }
   return r;

@@ -46,10 +46,14 @@ void FdTable::copy_life(int from, int to) {
   FdInfo* dst = renew(to);
   if (src == nullptr || dst == nullptr) return;
   dst->kind.store(src->kind.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  dst->user_nonblock.store(src->user_nonblock.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  dst->forced_nonblock.store(src->forced_nonblock.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  dst->recv_timeout_ns.store(src->recv_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  dst->user_nonblock.store(src->user_nonblock.load(std::memory_order_relaxed),
+                           std::memory_order_relaxed);
+  dst->forced_nonblock.store(src->forced_nonblock.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  dst->recv_timeout_ns.store(src->recv_timeout_ns.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
 }
 
 }  // namespace co::hooks

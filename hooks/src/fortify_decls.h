@@ -12,9 +12,9 @@
 extern "C" {
 ssize_t __read_chk(int fd, void* buf, size_t nbytes, size_t buflen);
 ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags);
-ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
-                       struct sockaddr* addr, socklen_t* addr_len);
+ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags, struct sockaddr* addr,
+                       socklen_t* addr_len);
 int __poll_chk(struct pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
-int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
-                const sigset_t* ss, size_t fdslen);
+int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout, const sigset_t* ss,
+                size_t fdslen);
 }

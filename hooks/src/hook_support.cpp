@@ -50,8 +50,10 @@ void learn_timeouts(int fd, FdInfo* info) {
     timeval tv{};
     socklen_t len = sizeof tv;
     if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &len) != 0) continue;
-    const std::int64_t ns = static_cast<std::int64_t>(tv.tv_sec) * 1000000000 + static_cast<std::int64_t>(tv.tv_usec) * 1000;
-    (opt == SO_RCVTIMEO ? info->recv_timeout_ns : info->send_timeout_ns).store(ns, std::memory_order_relaxed);
+    const std::int64_t ns = static_cast<std::int64_t>(tv.tv_sec) * 1000000000 +
+                            static_cast<std::int64_t>(tv.tv_usec) * 1000;
+    (opt == SO_RCVTIMEO ? info->recv_timeout_ns : info->send_timeout_ns)
+        .store(ns, std::memory_order_relaxed);
   }
   errno = saved;
 }
@@ -66,18 +68,14 @@ co::Deadline deadline_for(const FdView& v, Direction dir) {
 
 int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation) {
   co::WakeReason reason = co::WakeReason::notified;
-  if (co::wait_fd(fd, static_cast<std::uint32_t>(poll_events(dir)), deadline, &reason, generation) != 0) {
+  if (co::wait_fd(fd, static_cast<std::uint32_t>(poll_events(dir)), deadline, &reason,
+                  generation) != 0) {
     return -1;  // errno from the netpoller (ENOMEM, ENOSPC)
   }
   switch (reason) {
-    case co::WakeReason::notified:
-      return 0;
-    case co::WakeReason::timeout:
-      errno = EAGAIN;
-      return -1;
-    case co::WakeReason::closed:
-      errno = EBADF;
-      return -1;
+    case co::WakeReason::notified: return 0;
+    case co::WakeReason::timeout: errno = EAGAIN; return -1;
+    case co::WakeReason::closed: errno = EBADF; return -1;
   }
   return 0;
 }

@@ -67,7 +67,8 @@ void learn_timeouts(int fd, FdInfo* info);
 // retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
 // it succeeds, fails otherwise, or the deadline passes.
 template <typename Attempt>
-auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt) -> decltype(attempt()) {
+auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt)
+    -> decltype(attempt()) {
   const KeepErrnoOnSuccess keep;
   const co::Deadline deadline = deadline_for(v, dir);
   for (;;) {

@@ -9,9 +9,9 @@
 #include <chrono>
 #include <vector>
 
+#include "cofcgi/runtime/export.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
-#include "cofcgi/runtime/export.h"
 #include "hook_support.h"
 #include "real_calls.h"
 #include "sys_write.h"
@@ -32,7 +32,8 @@ int timeval_to_ms(const timeval* tv) {
 }
 
 // select over poll_fds: the fd_sets become pollfds and back.
-int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, int timeout_ms) {
+int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+                    int timeout_ms) {
   if (nfds < 0 || nfds > FD_SETSIZE) {
     errno = EINVAL;
     return -1;
@@ -76,7 +77,8 @@ int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptf
 }
 
 int epoll_wait_hook(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask) {
-  if (!co::hooks_active() || timeout_ms == 0) return REAL(epoll_pwait)(epfd, events, max, timeout_ms, mask);
+  if (!co::hooks_active() || timeout_ms == 0)
+    return REAL(epoll_pwait)(epfd, events, max, timeout_ms, mask);
   // An epoll fd is itself pollable: readable while it has events to report. Park on it.
   const co::Deadline deadline =
       timeout_ms < 0 ? co::kNoDeadline : co::deadline_after(std::chrono::milliseconds(timeout_ms));
@@ -124,7 +126,7 @@ COFCGI_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const si
 }
 
 COFCGI_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,
-                                size_t fdslen) {
+                           size_t fdslen) {
   if (fdslen / sizeof(*fds) < nfds) {
     static const char msg[] = "*** buffer overflow detected ***: terminated\n";
     raw_write_stderr_literal(msg, sizeof msg - 1);
@@ -133,7 +135,8 @@ COFCGI_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, co
   return ppoll(fds, nfds, timeout, mask);
 }
 
-COFCGI_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timeval* timeout) {
+COFCGI_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+                      timeval* timeout) {
   if (!co::hooks_active()) return REAL(select)(nfds, readfds, writefds, exceptfds, timeout);
   const KeepErrnoOnSuccess keep;
   const int r = select_via_poll(nfds, readfds, writefds, exceptfds, timeval_to_ms(timeout));
@@ -144,7 +147,7 @@ COFCGI_API int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* excep
 }
 
 COFCGI_API int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
-                            const timespec* timeout, const sigset_t* mask) {
+                       const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(pselect)(nfds, readfds, writefds, exceptfds, timeout, mask);
   const KeepErrnoOnSuccess keep;
   return keep(select_via_poll(nfds, readfds, writefds, exceptfds, timespec_to_ms(timeout)));
@@ -154,7 +157,8 @@ COFCGI_API int epoll_wait(int epfd, epoll_event* events, int max, int timeout) {
   return epoll_wait_hook(epfd, events, max, timeout, nullptr);
 }
 
-COFCGI_API int epoll_pwait(int epfd, epoll_event* events, int max, int timeout, const sigset_t* mask) {
+COFCGI_API int epoll_pwait(int epfd, epoll_event* events, int max, int timeout,
+                           const sigset_t* mask) {
   return epoll_wait_hook(epfd, events, max, timeout, mask);
 }
 

@@ -79,7 +79,8 @@ extern "C" {
 
 COFCGI_API ssize_t read(int fd, void* buf, size_t n) {
   return read_hook(
-      fd, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); }, [&] { return REAL(read)(fd, buf, n); });
+      fd, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); },
+      [&] { return REAL(read)(fd, buf, n); });
 }
 
 COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
@@ -89,7 +90,8 @@ COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 
 COFCGI_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return read_hook(
-      fd, [&] { return recvmsg_dontwait(fd, iov, iovcnt); }, [&] { return REAL(readv)(fd, iov, iovcnt); });
+      fd, [&] { return recvmsg_dontwait(fd, iov, iovcnt); },
+      [&] { return REAL(readv)(fd, iov, iovcnt); });
 }
 
 COFCGI_API ssize_t recv(int fd, void* buf, size_t n, int flags) {
@@ -101,12 +103,13 @@ COFCGI_API ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int fl
   return recv(fd, buf, n, flags);
 }
 
-COFCGI_API ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
+COFCGI_API ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr,
+                            socklen_t* len) {
   return recvfrom_hook(fd, buf, n, flags, addr, len);
 }
 
 COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
-                                       sockaddr* addr, socklen_t* len) {
+                                  sockaddr* addr, socklen_t* len) {
   if (n > buflen) buffer_overflow();
   return recvfrom(fd, buf, n, flags, addr, len);
 }
@@ -119,7 +122,8 @@ COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 }
 
 COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
-  if ((flags & MSG_DONTWAIT) || !co::hooks_active()) return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+  if ((flags & MSG_DONTWAIT) || !co::hooks_active())
+    return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
   // A blocking recvmmsg waits for the first datagram, then goes on receiving until vlen
   // arrived: with MSG_WAITFORONE only what is already queued, otherwise waiting for more.
   // `timeout` is checked (and set to the time left) only after each datagram, as Linux does
@@ -127,9 +131,9 @@ COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
   if (vlen > IOV_MAX) vlen = IOV_MAX;  // the kernel's UIO_MAXIOV clamp
   const KeepErrnoOnSuccess keep;
   const co::Deadline end =
-      timeout != nullptr
-          ? co::now_ns() + static_cast<co::Deadline>(timeout->tv_sec) * 1000000000 + timeout->tv_nsec
-          : co::kNoDeadline;
+      timeout != nullptr ? co::now_ns() + static_cast<co::Deadline>(timeout->tv_sec) * 1000000000 +
+                               timeout->tv_nsec
+                         : co::kNoDeadline;
   unsigned int got = 0;
   while (got < vlen) {
     ssize_t r;
@@ -137,8 +141,14 @@ COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
       r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr);
     } else {
       r = read_hook(
-          fd, [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr)); },
-          [&] { return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec + got, vlen - got, flags, nullptr)); });
+          fd,
+          [&] {
+            return static_cast<ssize_t>(
+                REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr));
+          },
+          [&] {
+            return static_cast<ssize_t>(REAL(recvmmsg)(fd, vec + got, vlen - got, flags, nullptr));
+          });
     }
     if (r < 0) {
       if (got > 0) break;  // what arrived before the error or timeout
@@ -152,7 +162,8 @@ COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
         *timeout = timespec{0, 0};
         break;
       }
-      *timeout = timespec{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+      *timeout =
+          timespec{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
     }
   }
   return keep(static_cast<int>(got));

@@ -30,5 +30,7 @@ void resolve_all();
 }  // namespace co::hooks::real
 
 // REAL(name) is the real function, resolving on first use if the constructor has not run.
-#define REAL(name) \
-  (__builtin_expect(::co::hooks::real::name == nullptr, 0) ? (::co::hooks::real::resolve_all(), ::co::hooks::real::name) : ::co::hooks::real::name)
+#define REAL(name)                                                   \
+  (__builtin_expect(::co::hooks::real::name == nullptr, 0)           \
+       ? (::co::hooks::real::resolve_all(), ::co::hooks::real::name) \
+       : ::co::hooks::real::name)

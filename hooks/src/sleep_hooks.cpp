@@ -5,9 +5,9 @@
 
 #include <chrono>
 
+#include "cofcgi/runtime/export.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
-#include "cofcgi/runtime/export.h"
 #include "real_calls.h"
 
 namespace {
@@ -16,7 +16,9 @@ std::chrono::nanoseconds to_duration(const timespec& ts) {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
-bool valid(const timespec* ts) { return ts != nullptr && ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000; }
+bool valid(const timespec* ts) {
+  return ts != nullptr && ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000;
+}
 
 // errno belongs to the thread: the coroutines that ran while this one slept may have set
 // it, and a successful sleep leaves the caller's value, as libc does.
@@ -54,7 +56,8 @@ COFCGI_API int nanosleep(const timespec* req, timespec* rem) {
 }
 
 COFCGI_API int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* rem) {
-  if (!co::hooks_active() || (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME && clock != CLOCK_BOOTTIME)) {
+  if (!co::hooks_active() ||
+      (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME && clock != CLOCK_BOOTTIME)) {
     return REAL(clock_nanosleep)(clock, flags, req, rem);
   }
   if (!valid(req)) return EINVAL;  // clock_nanosleep returns the error, errno untouched

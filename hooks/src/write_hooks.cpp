@@ -126,29 +126,36 @@ COFCGI_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
   if (flags & MSG_DONTWAIT) return REAL(send)(fd, buf, n, flags);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
-      fd, n, [&](std::size_t sent) { return REAL(send)(fd, p + sent, n - sent, flags | MSG_DONTWAIT); },
+      fd, n,
+      [&](std::size_t sent) { return REAL(send)(fd, p + sent, n - sent, flags | MSG_DONTWAIT); },
       [&] { return REAL(send)(fd, buf, n, flags); });
 }
 
 COFCGI_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-                               socklen_t len) {
+                          socklen_t len) {
   if (flags & MSG_DONTWAIT) return REAL(sendto)(fd, buf, n, flags, addr, len);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n,
-      [&](std::size_t sent) { return REAL(sendto)(fd, p + sent, n - sent, flags | MSG_DONTWAIT, addr, len); },
+      [&](std::size_t sent) {
+        return REAL(sendto)(fd, p + sent, n - sent, flags | MSG_DONTWAIT, addr, len);
+      },
       [&] { return REAL(sendto)(fd, buf, n, flags, addr, len); });
 }
 
-COFCGI_API ssize_t sendmsg(int fd, const msghdr* msg, int flags) { return sendmsg_hook(fd, msg, flags); }
+COFCGI_API ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  return sendmsg_hook(fd, msg, flags);
+}
 
 COFCGI_API int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
   // Blocking sendmmsg returns after the first message that fits; that is what one
   // successful MSG_DONTWAIT attempt gives too.
   if (!co::hooks_active() || (flags & MSG_DONTWAIT)) return REAL(sendmmsg)(fd, vec, vlen, flags);
   const FdView v = view_of(fd);
-  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket) return REAL(sendmmsg)(fd, vec, vlen, flags);
-  return retry_on_eagain(fd, Direction::write, v, [&] { return REAL(sendmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT); });
+  if (v.info == nullptr || v.user_nonblock || v.kind != FdKind::socket)
+    return REAL(sendmmsg)(fd, vec, vlen, flags);
+  return retry_on_eagain(fd, Direction::write, v,
+                         [&] { return REAL(sendmmsg)(fd, vec, vlen, flags | MSG_DONTWAIT); });
 }
 
 }  // extern "C"

@@ -29,7 +29,8 @@ struct stCoClosure_t {
 #define cofcgi_cl_each_5(m, a, ...) m(a) cofcgi_cl_each_4(m, __VA_ARGS__)
 #define cofcgi_cl_each_6(m, a, ...) m(a) cofcgi_cl_each_5(m, __VA_ARGS__)
 #define cofcgi_cl_each_7(m, a, ...) m(a) cofcgi_cl_each_6(m, __VA_ARGS__)
-#define cofcgi_cl_each(m, ...) cofcgi_cl_cat(cofcgi_cl_each_, cofcgi_cl_count(__VA_ARGS__))(m, __VA_ARGS__)
+#define cofcgi_cl_each(m, ...) \
+  cofcgi_cl_cat(cofcgi_cl_each_, cofcgi_cl_count(__VA_ARGS__))(m, __VA_ARGS__)
 
 /* Per captured name: its type, a reference or copy member, a constructor parameter, and the
  * member's initialiser. The trailing `...` parameter and member count keep the lists
@@ -37,22 +38,22 @@ struct stCoClosure_t {
 #define cofcgi_cl_typedef(a) typedef __typeof__(a) cofcgi_cl_type_##a;
 #define cofcgi_cl_ref_member(a) cofcgi_cl_type_##a& a;
 #define cofcgi_cl_copy_member(a) cofcgi_cl_type_##a a;
-#define cofcgi_cl_param(a) cofcgi_cl_type_##a& a##_arg,
+#define cofcgi_cl_param(a) cofcgi_cl_type_##a &a##_arg,
 #define cofcgi_cl_init(a) a(a##_arg),
 
-#define co_ref(name, ...)                                                          \
-  cofcgi_cl_each(cofcgi_cl_typedef, __VA_ARGS__) class type_##name {              \
-   public:                                                                         \
-    cofcgi_cl_each(cofcgi_cl_ref_member, __VA_ARGS__) int _member_cnt;            \
-    type_##name(cofcgi_cl_each(cofcgi_cl_param, __VA_ARGS__)...)                  \
+#define co_ref(name, ...)                                                                          \
+  cofcgi_cl_each(cofcgi_cl_typedef, __VA_ARGS__) class type_##name {                               \
+   public:                                                                                         \
+    cofcgi_cl_each(cofcgi_cl_ref_member, __VA_ARGS__) int _member_cnt;                             \
+    type_##name(cofcgi_cl_each(cofcgi_cl_param, __VA_ARGS__)...)                                   \
         : cofcgi_cl_each(cofcgi_cl_init, __VA_ARGS__) _member_cnt(cofcgi_cl_count(__VA_ARGS__)) {} \
   } name(__VA_ARGS__)
 
-#define co_func(name, ...)                                                         \
-  cofcgi_cl_each(cofcgi_cl_typedef, __VA_ARGS__) class name : public stCoClosure_t { \
-   public:                                                                         \
-    cofcgi_cl_each(cofcgi_cl_copy_member, __VA_ARGS__) int _member_cnt;           \
-    name(cofcgi_cl_each(cofcgi_cl_param, __VA_ARGS__)...)                         \
+#define co_func(name, ...)                                                                         \
+  cofcgi_cl_each(cofcgi_cl_typedef, __VA_ARGS__) class name : public stCoClosure_t {               \
+   public:                                                                                         \
+    cofcgi_cl_each(cofcgi_cl_copy_member, __VA_ARGS__) int _member_cnt;                            \
+    name(cofcgi_cl_each(cofcgi_cl_param, __VA_ARGS__)...)                                          \
         : cofcgi_cl_each(cofcgi_cl_init, __VA_ARGS__) _member_cnt(cofcgi_cl_count(__VA_ARGS__)) {} \
     void exec()
 

@@ -42,14 +42,14 @@ typedef void* (*pfn_co_routine_t)(void*);
 /* Coroutines. co_create returns 0, or -1 with errno (EINVAL for an absurd attribute, ENOMEM
  * when no stack can be mapped; the log line names the limit). */
 COFCGI_API int co_create(struct stCoRoutine_t** co, const struct stCoRoutineAttr_t* attr,
-                               void* (*routine)(void*), void* arg);
+                         void* (*routine)(void*), void* arg);
 COFCGI_API void co_resume(struct stCoRoutine_t* co);
 /* co_yield is a keyword from C++20 on: there the same function is cofcgi_co_yield (libco
  * programs build as C++17 or older, where it is co_yield). */
 #if defined(__cplusplus) && (__cplusplus >= 202002L || defined(__cpp_impl_coroutine))
 COFCGI_API void cofcgi_co_yield(struct stCoRoutine_t* co) __asm__("co_yield");
 #else
-COFCGI_API void co_yield(struct stCoRoutine_t* co);
+COFCGI_API void co_yield (struct stCoRoutine_t* co);
 #endif
 COFCGI_API void co_yield_ct(void); /* ct = current thread */
 COFCGI_API void co_release(struct stCoRoutine_t* co);

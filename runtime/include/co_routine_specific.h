@@ -24,28 +24,28 @@
 #ifdef __cplusplus
 extern "C" COFCGI_API int cofcgi_co_setspecific_owned(pthread_key_t key, void* value);
 
-#define CO_ROUTINE_SPECIFIC(name, y)                                              \
-  static pthread_once_t cofcgi_specific_once_##name = PTHREAD_ONCE_INIT;          \
-  static pthread_key_t cofcgi_specific_key_##name;                                \
-  static void cofcgi_specific_make_key_##name() {                                 \
-    (void)pthread_key_create(&cofcgi_specific_key_##name, NULL);                  \
-  }                                                                               \
-  template <class T>                                                              \
-  class clsRoutineData_routine_##name {                                           \
-   public:                                                                        \
-    inline T* operator->() {                                                      \
-      pthread_once(&cofcgi_specific_once_##name, cofcgi_specific_make_key_##name); \
-      T* p = (T*)co_getspecific(cofcgi_specific_key_##name);                      \
-      if (!p) {                                                                   \
-        p = (T*)calloc(1, sizeof(T));                                             \
+#define CO_ROUTINE_SPECIFIC(name, y)                                                \
+  static pthread_once_t cofcgi_specific_once_##name = PTHREAD_ONCE_INIT;            \
+  static pthread_key_t cofcgi_specific_key_##name;                                  \
+  static void cofcgi_specific_make_key_##name() {                                   \
+    (void)pthread_key_create(&cofcgi_specific_key_##name, NULL);                    \
+  }                                                                                 \
+  template <class T>                                                                \
+  class clsRoutineData_routine_##name {                                             \
+   public:                                                                          \
+    inline T* operator->() {                                                        \
+      pthread_once(&cofcgi_specific_once_##name, cofcgi_specific_make_key_##name);  \
+      T* p = (T*)co_getspecific(cofcgi_specific_key_##name);                        \
+      if (!p) {                                                                     \
+        p = (T*)calloc(1, sizeof(T));                                               \
         if (p && cofcgi_co_setspecific_owned(cofcgi_specific_key_##name, p) != 0) { \
-          free(p);                                                                \
-          p = NULL;                                                               \
-        }                                                                         \
-      }                                                                           \
-      return p;                                                                   \
-    }                                                                             \
-  };                                                                              \
+          free(p);                                                                  \
+          p = NULL;                                                                 \
+        }                                                                           \
+      }                                                                             \
+      return p;                                                                     \
+    }                                                                               \
+  };                                                                                \
   static clsRoutineData_routine_##name<name> y;
 #endif
 

@@ -1,8 +1,7 @@
 // Legacy CGI code in handlers: getenv() sees this request's params, per coroutine (needs the
 // hooks layer, which this test binary links).
-#include <stdlib.h>
-
 #include <doctest/doctest.h>
+#include <stdlib.h>
 
 #include <string>
 #include <thread>
@@ -25,7 +24,8 @@ TEST_CASE("cgi_environment: concurrent handlers each getenv their own QUERY_STRI
     const char* after = getenv("QUERY_STRING");
     const char* method = getenv("REQUEST_METHOD");
     response.set_content_type("text/plain");
-    response << before << "|" << (after ? after : "(unset)") << "|" << (method ? method : "(unset)");
+    response << before << "|" << (after ? after : "(unset)") << "|"
+             << (method ? method : "(unset)");
   });
   std::vector<std::thread> clients;
   std::vector<std::string> bodies(8);

@@ -1,5 +1,4 @@
 #include "cgi_test_util.h"
-#include "fixture_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +21,8 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "fixture_util.h"
 
 namespace cgi_test {
 namespace {

@@ -1,13 +1,12 @@
 // How the server finds its socket: inherited on fd 0 (spawn-fcgi, `cgi-fcgi -start`), and
 // who may connect over TCP (FCGI_WEB_SERVER_ADDRS, as libfcgi applies it).
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>

@@ -2,11 +2,10 @@
 // to examples/sleep_sql (one app thread, a pool of 1000 MariaDB connections), each running
 // SELECT SLEEP(0.2), complete in about 0.2 s plus overhead (serially: 200 s).
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
@@ -32,7 +31,8 @@ std::string http_get(std::uint16_t port, const std::string& target) {
     const std::string request = "GET " + target + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
     if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buf[4096];
-      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) reply.append(buf, static_cast<std::size_t>(n));
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+        reply.append(buf, static_cast<std::size_t>(n));
     }
   }
   ::close(fd);
@@ -46,11 +46,11 @@ TEST_CASE("1000 concurrent sleep_sql requests of 0.2 s through nginx, one app th
   cofcgi_test::MariadbServer db;
   db.start();
   cgi_test::TempDir dir;
-  cgi_test::App app = cgi_test::start_app(
-      COFCGI_SLEEP_SQL_EXE, "unix:" + dir.path() + "/app.sock",
-      {"--threads", "1", "--mysql-socket", db.socket_path(), "--mysql-user", db.user(), "--mysql-password",
-       db.password(), "--pool", "1000"},
-      dir.path() + "/app.log");
+  cgi_test::App app =
+      cgi_test::start_app(COFCGI_SLEEP_SQL_EXE, "unix:" + dir.path() + "/app.sock",
+                          {"--threads", "1", "--mysql-socket", db.socket_path(), "--mysql-user",
+                           db.user(), "--mysql-password", db.password(), "--pool", "1000"},
+                          dir.path() + "/app.log");
   cofcgi_test::NginxServerOptions options;
   options.upstream = app.address;
   options.keepalive = 1024;
@@ -60,7 +60,8 @@ TEST_CASE("1000 concurrent sleep_sql requests of 0.2 s through nginx, one app th
   // Warm up: open the pool's connections (connects are not what is measured).
   {
     int ok = 0;
-    for (int i = 0; i < 1000; ++i) co::go([&] { ok += http_get(nginx.port(), "/?s=0.01").find("= 0") != std::string::npos; });
+    for (int i = 0; i < 1000; ++i)
+      co::go([&] { ok += http_get(nginx.port(), "/?s=0.01").find("= 0") != std::string::npos; });
     co::run();
     REQUIRE(ok == 1000);
   }
@@ -70,11 +71,13 @@ TEST_CASE("1000 concurrent sleep_sql requests of 0.2 s through nginx, one app th
   for (int i = 0; i < 1000; ++i) {
     co::go([&] {
       const std::string reply = http_get(nginx.port(), "/?s=0.2");
-      if (reply.rfind("HTTP/1.1 200", 0) == 0 && reply.find("SLEEP(0.2) = 0") != std::string::npos) ++ok;
+      if (reply.rfind("HTTP/1.1 200", 0) == 0 && reply.find("SLEEP(0.2) = 0") != std::string::npos)
+        ++ok;
     });
   }
   co::run();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("1000 x SELECT SLEEP(0.2) through nginx: " << seconds << " s");
   CHECK(ok == 1000);
   CHECK(seconds >= 0.2);

@@ -48,7 +48,8 @@ HttpReply http(std::uint16_t port, const std::string& request) {
   }
   std::string raw;
   char buf[8192];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) raw.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    raw.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   HttpReply reply;
   const std::size_t head_end = raw.find("\r\n\r\n");
@@ -85,19 +86,25 @@ int smoke(std::uint16_t port) {
   const std::string cookie = header_value(page.headers, "Set-Cookie");
   const std::string token = cookie.substr(5, 32);  // "csrf=<32 hex>; ..."
   std::printf("GET / -> %d (%zu bytes)\n", page.status, page.body.size());
-  if (page.status != 200 || page.body.find("<h1>Guestbook</h1>") == std::string::npos || token.size() != 32) {
-    std::fprintf(stderr, "smoke: FAIL: the page is not the guestbook form\n%s\n", page.headers.c_str());
+  if (page.status != 200 || page.body.find("<h1>Guestbook</h1>") == std::string::npos ||
+      token.size() != 32) {
+    std::fprintf(stderr, "smoke: FAIL: the page is not the guestbook form\n%s\n",
+                 page.headers.c_str());
     return 1;
   }
   const std::string marker = std::to_string(::getpid());
-  const std::string form = "csrf=" + token + "&name=smoke&message=hello+%3Cb%3E" + marker + "%3C%2Fb%3E";
-  const HttpReply post = http(port, "POST /messages HTTP/1.0\r\nHost: localhost\r\nCookie: csrf=" + token +
-                                        "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
-                                        std::to_string(form.size()) + "\r\n\r\n" + form);
+  const std::string form =
+      "csrf=" + token + "&name=smoke&message=hello+%3Cb%3E" + marker + "%3C%2Fb%3E";
+  const HttpReply post =
+      http(port, "POST /messages HTTP/1.0\r\nHost: localhost\r\nCookie: csrf=" + token +
+                     "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                     std::to_string(form.size()) + "\r\n\r\n" + form);
   std::printf("POST /messages -> %d\n", post.status);
-  const HttpReply after = http(port, "GET / HTTP/1.0\r\nHost: localhost\r\nCookie: csrf=" + token + "\r\n\r\n");
+  const HttpReply after =
+      http(port, "GET / HTTP/1.0\r\nHost: localhost\r\nCookie: csrf=" + token + "\r\n\r\n");
   // The message comes back, and escaped: no live <b> tag from user input.
-  const bool listed = after.body.find("hello &lt;b&gt;" + marker + "&lt;/b&gt;") != std::string::npos;
+  const bool listed =
+      after.body.find("hello &lt;b&gt;" + marker + "&lt;/b&gt;") != std::string::npos;
   if (post.status != 303 || !listed) {
     std::fprintf(stderr, "smoke: FAIL: the posted message is not listed (escaped)\n");
     return 1;
@@ -113,8 +120,10 @@ int main(int argc, char** argv) {
   bool smoke_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--smoke") smoke_only = true;
-    else if (arg == "--guestbook" && i + 1 < argc) guestbook = argv[++i];
+    if (arg == "--smoke")
+      smoke_only = true;
+    else if (arg == "--guestbook" && i + 1 < argc)
+      guestbook = argv[++i];
     else {
       std::fprintf(stderr, "usage: demo_stack --guestbook PATH [--smoke]\n");
       return 2;
@@ -138,10 +147,10 @@ int main(int argc, char** argv) {
       sigset_t none;
       sigemptyset(&none);
       pthread_sigmask(SIG_SETMASK, &none, nullptr);
-      ::execl(guestbook.c_str(), guestbook.c_str(), "--listen", ("unix:" + app_socket).c_str(), "--mysql-socket",
-              db.socket_path().c_str(), "--mysql-user", db.user().c_str(), "--mysql-password",
-              db.password().c_str(), "--mysql-db", db.database().c_str(), "--pool", "16", "--access-log",
-              static_cast<char*>(nullptr));
+      ::execl(guestbook.c_str(), guestbook.c_str(), "--listen", ("unix:" + app_socket).c_str(),
+              "--mysql-socket", db.socket_path().c_str(), "--mysql-user", db.user().c_str(),
+              "--mysql-password", db.password().c_str(), "--mysql-db", db.database().c_str(),
+              "--pool", "16", "--access-log", static_cast<char*>(nullptr));
       std::perror("exec guestbook");
       _exit(127);
     }
@@ -156,8 +165,8 @@ int main(int argc, char** argv) {
     if (smoke_only) {
       rc = smoke(nginx.port());
     } else {
-      std::printf("Guestbook: http://%s:%u/   (Ctrl-C stops nginx, the app and MariaDB)\n", nginx.host().c_str(),
-                  nginx.port());
+      std::printf("Guestbook: http://%s:%u/   (Ctrl-C stops nginx, the app and MariaDB)\n",
+                  nginx.host().c_str(), nginx.port());
       std::fflush(stdout);
       int sig = 0;
       sigwait(&stop_signals, &sig);

@@ -10,7 +10,9 @@
 #define BLOCKING_LIB_API __attribute__((visibility("default")))
 
 /* blocking_lib_read reads up to n bytes into buf: the plain read symbol. */
-BLOCKING_LIB_API long blocking_lib_read(int fd, void* buf, size_t n) { return (long)read(fd, buf, n); }
+BLOCKING_LIB_API long blocking_lib_read(int fd, void* buf, size_t n) {
+  return (long)read(fd, buf, n);
+}
 
 /* blocking_lib_read_chk reads up to n (at most 16: the callee checks, as fortified code
  * does at run time) bytes into a local buffer, through __read_chk; returns the first byte,

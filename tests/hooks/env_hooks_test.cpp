@@ -1,11 +1,10 @@
 // Per-coroutine environment (libco's co_set_env_list): for the names registered, setenv /
 // getenv / unsetenv / putenv inside a coroutine act on that coroutine's own copy; other
 // names, and every call outside coroutines, are the process environment as libc keeps it.
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <string>
 #include <thread>
@@ -26,7 +25,7 @@ std::string env_or(const char* name, const char* fallback = "<unset>") {
 // Registers the CGI names once for the whole binary (names accumulate, process-wide).
 void register_names() {
   const char* names[] = {"QUERY_STRING", "REQUEST_METHOD"};
-  co_set_env_list(names, 2);  // libco's C entry point
+  co_set_env_list(names, 2);                         // libco's C entry point
   co::hooks::set_env_list({"COFCGI_TEST_PRIVATE"});  // and the C++ one
 }
 

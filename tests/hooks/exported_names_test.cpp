@@ -15,11 +15,11 @@ namespace {
 
 // The public names that are not hooks.
 const std::set<std::string> kAllowed = {
-    "co_accept",                               // libco's co_accept (extern "C")
-    "_Z9co_acceptiP8sockaddrPj",               // its C++-linkage twin (co_accept_cxx.cpp)
-    "co_set_env_list",                         // libco's per-coroutine env list
-    "cofcgi_hooks_linked",                     // the link anchor (link_anchor.cpp)
-    "_ZN2co5hooks12set_env_listEPKPKcm",   // co::hooks::set_env_list
+    "co_accept",                          // libco's co_accept (extern "C")
+    "_Z9co_acceptiP8sockaddrPj",          // its C++-linkage twin (co_accept_cxx.cpp)
+    "co_set_env_list",                    // libco's per-coroutine env list
+    "cofcgi_hooks_linked",                // the link anchor (link_anchor.cpp)
+    "_ZN2co5hooks12set_env_listEPKPKcm",  // co::hooks::set_env_list
 };
 
 // Linker and sanitizer bookkeeping that is not part of the interface.
@@ -39,7 +39,8 @@ struct Exported {
 
 std::vector<Exported> exported() {
   int status = -1;
-  const std::string out = hooks_test::run_command("nm -D --defined-only '" COFCGI_HOOKS_LIBRARY "'", &status);
+  const std::string out =
+      hooks_test::run_command("nm -D --defined-only '" COFCGI_HOOKS_LIBRARY "'", &status);
   REQUIRE_MESSAGE(status == 0, "nm failed on " COFCGI_HOOKS_LIBRARY);
   std::vector<Exported> result;
   std::istringstream lines(out);
@@ -61,9 +62,10 @@ std::vector<Exported> exported() {
 TEST_CASE("exported names: the def file lists the hooks the design requires") {
   const std::set<std::string> def = hooks_test::hooked_names();
   CHECK(def.size() >= 40);
-  for (const char* required : {"read", "write", "connect", "accept", "accept4", "poll", "select", "epoll_wait",
-                               "close", "dup2", "fcntl", "fcntl64", "setsockopt", "usleep", "nanosleep",
-                               "__read_chk", "__poll_chk", "getenv", "setenv"}) {
+  for (const char* required :
+       {"read", "write", "connect", "accept", "accept4", "poll", "select", "epoll_wait", "close",
+        "dup2", "fcntl", "fcntl64", "setsockopt", "usleep", "nanosleep", "__read_chk", "__poll_chk",
+        "getenv", "setenv"}) {
     INFO(required);
     CHECK(def.count(required) == 1);
   }

@@ -2,11 +2,10 @@
 // the child gets its own epoll instance (the runtime's atfork handler) and can run
 // coroutines doing hooked I/O; the parent's coroutines and registrations are untouched,
 // even after the child closed its copies of the parent's fds.
+#include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <cstring>
 #include <vector>
@@ -22,17 +21,18 @@ namespace {
 
 // Child failure bits, reported through the exit status (the child must not touch doctest).
 enum ChildFailure : int {
-  kInheritedNotWoken = 1 << 0,   // closing an inherited fd did not end the inherited wait
-  kEchoWrong = 1 << 1,           // an echo came back wrong or an I/O call failed
-  kNotConcurrent = 1 << 2,       // the child's coroutines did not overlap (took ~N x delay)
-  kSleeperMissing = 1 << 3,      // the inherited sleeping coroutine never finished
+  kInheritedNotWoken = 1 << 0,  // closing an inherited fd did not end the inherited wait
+  kEchoWrong = 1 << 1,          // an echo came back wrong or an I/O call failed
+  kNotConcurrent = 1 << 2,      // the child's coroutines did not overlap (took ~N x delay)
+  kSleeperMissing = 1 << 3,     // the inherited sleeping coroutine never finished
 };
 
 constexpr int kChildPairs = 20;
 
 // child_main runs in the forked child: releases what it inherited, then runs its own
 // coroutines; returns the exit status.
-int child_main(hooks_test::Pair& inherited, const ssize_t* inherited_result, const bool* sleeper_done) {
+int child_main(hooks_test::Pair& inherited, const ssize_t* inherited_result,
+               const bool* sleeper_done) {
   int failures = 0;
   // The parent's reader coroutine is parked on inherited.a here too (memory is copied).
   // Closing our copy wakes it in the child with EBADF; the parent's copy is unaffected.
@@ -63,7 +63,8 @@ int child_main(hooks_test::Pair& inherited, const ssize_t* inherited_result, con
       char out[4] = {'c', static_cast<char>('0' + i % 10), 'x', '\n'};
       char in[4];
       if (!hooks_test::write_all(pairs[i].a.get(), out, sizeof out) ||
-          !hooks_test::read_exact(pairs[i].a.get(), in, sizeof in) || std::memcmp(in, out, 4) != 0) {
+          !hooks_test::read_exact(pairs[i].a.get(), in, sizeof in) ||
+          std::memcmp(in, out, 4) != 0) {
         ++bad;
         return;
       }
@@ -100,7 +101,8 @@ constexpr bool kSkipFork = false;
 
 }  // namespace
 
-TEST_CASE("fork: the child runs hooked coroutines on its own epoll; the parent is unaffected" * doctest::skip(kSkipFork)) {
+TEST_CASE("fork: the child runs hooked coroutines on its own epoll; the parent is unaffected" *
+          doctest::skip(kSkipFork)) {
   cofcgi_test::LeakCheck leaks;
   // A program has closed fds on this thread before it forks (the hooks may cache per-thread
   // facts on a close, such as the thread id).
@@ -116,7 +118,7 @@ TEST_CASE("fork: the child runs hooked coroutines on its own epoll; the parent i
     ::usleep(200'000);
     sleeper_done = true;
   });
-  co::yield();  // from the thread's own stack: runs both until they park
+  co::yield();                      // from the thread's own stack: runs both until they park
   REQUIRE(inherited_result == -2);  // parked, registered with this thread's epoll
 
   const pid_t pid = ::fork();
@@ -129,10 +131,12 @@ TEST_CASE("fork: the child runs hooked coroutines on its own epoll; the parent i
   REQUIRE(::waitpid(pid, &status, 0) == pid);  // the child is done (and closed its copies)
   REQUIRE(WIFEXITED(status));
   const int failures = WEXITSTATUS(status);
-  CHECK_MESSAGE((failures & kInheritedNotWoken) == 0, "child: closing an inherited fd did not wake its waiter");
+  CHECK_MESSAGE((failures & kInheritedNotWoken) == 0,
+                "child: closing an inherited fd did not wake its waiter");
   CHECK_MESSAGE((failures & kEchoWrong) == 0, "child: hooked echo failed");
   CHECK_MESSAGE((failures & kNotConcurrent) == 0, "child: coroutines did not run concurrently");
-  CHECK_MESSAGE((failures & kSleeperMissing) == 0, "child: the inherited sleeping coroutine did not finish");
+  CHECK_MESSAGE((failures & kSleeperMissing) == 0,
+                "child: the inherited sleeping coroutine did not finish");
 
   // The parent: its reader is still registered with its own epoll and wakes on data.
   CHECK(inherited_result == -2);
@@ -156,7 +160,8 @@ TEST_CASE("fork: the child runs hooked coroutines on its own epoll; the parent i
   CHECK(got == 'q');
 }
 
-TEST_CASE("fork: a child that only uses plain blocking calls (no coroutines) behaves like libc" * doctest::skip(kSkipFork)) {
+TEST_CASE("fork: a child that only uses plain blocking calls (no coroutines) behaves like libc" *
+          doctest::skip(kSkipFork)) {
   cofcgi_test::LeakCheck leaks;
   auto pipe = hooks_test::pipe_pair();
   const pid_t pid = ::fork();
@@ -182,7 +187,8 @@ TEST_CASE("fork: a child that only uses plain blocking calls (no coroutines) beh
   CHECK(got == "child");
 }
 
-TEST_CASE("fork: a vfork child's close does not touch the parent's netpoller it shares" * doctest::skip(kSkipFork)) {
+TEST_CASE("fork: a vfork child's close does not touch the parent's netpoller it shares" *
+          doctest::skip(kSkipFork)) {
   cofcgi_test::LeakCheck leaks;
   auto pair = hooks_test::socket_pair();
   const timeval tv{5, 0};  // a dropped registration ends in EAGAIN after 5 s, not in a hang

@@ -3,9 +3,8 @@
 // library update (the way fcntl64 appeared in glibc 2.28) then fails here instead of
 // silently blocking a thread full of coroutines. A library that is not installed fails
 // too: scripts/test installs them all.
-#include <elf.h>
-
 #include <doctest/doctest.h>
+#include <elf.h>
 
 #include <fstream>
 #include <map>
@@ -72,7 +71,8 @@ bool same_abi(const std::string& path) {
 // find_library asks ldconfig's cache for soname; "" when not installed.
 std::string find_library(const std::string& soname) {
   int status = -1;
-  const std::string out = hooks_test::run_command("ldconfig -p 2>/dev/null || /sbin/ldconfig -p", &status);
+  const std::string out =
+      hooks_test::run_command("ldconfig -p 2>/dev/null || /sbin/ldconfig -p", &status);
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
@@ -141,9 +141,10 @@ TEST_CASE("import table: every libc import of the user-facing libraries is hooke
       seen.insert(name);
       if (hooked.count(name) == 0 && reviewed.count(name) == 0) unreviewed += "  " + name + "\n";
     }
-    CHECK_MESSAGE(unreviewed.empty(), path << " imports libc calls that are neither hooked (hooks/src/hooked_calls.def)"
-                                           << " nor reviewed (hooks/imports_reviewed.txt):\n"
-                                           << unreviewed);
+    CHECK_MESSAGE(unreviewed.empty(),
+                  path << " imports libc calls that are neither hooked (hooks/src/hooked_calls.def)"
+                       << " nor reviewed (hooks/imports_reviewed.txt):\n"
+                       << unreviewed);
   }
   // Entries no installed library imports any more are harmless (another distribution's
   // build may import them); list them so they can be pruned.
@@ -154,15 +155,17 @@ TEST_CASE("import table: every libc import of the user-facing libraries is hooke
   if (!unused.empty()) MESSAGE("reviewed but not imported by the installed libraries: " << unused);
 }
 
-TEST_CASE("import table: the blocking calls the libraries really make are hooked, not just reviewed") {
+TEST_CASE(
+    "import table: the blocking calls the libraries really make are hooked, not just reviewed") {
   // The calls that park in practice: libmariadb's socket I/O and poll, libssl/libcrypto's
   // BIO socket I/O, libcurl's connect and poll, c-ares' UDP/TCP, libfcgi's accept/read/write/
   // select. If one of these ends up only 'reviewed', the review is wrong.
   const auto hooked = hooks_test::hooked_names();
-  for (const char* name : {"read", "write", "recv", "send", "recvfrom", "sendto", "recvmsg", "sendmsg", "readv",
-                           "writev", "connect", "accept", "poll", "select", "close", "fcntl", "fcntl64",
-                           "setsockopt", "socket", "shutdown", "__read_chk", "__poll_chk", "__recv_chk",
-                           "__recvfrom_chk"}) {
+  for (const char* name :
+       {"read",    "write",    "recv",       "send",       "recvfrom",   "sendto",
+        "recvmsg", "sendmsg",  "readv",      "writev",     "connect",    "accept",
+        "poll",    "select",   "close",      "fcntl",      "fcntl64",    "setsockopt",
+        "socket",  "shutdown", "__read_chk", "__poll_chk", "__recv_chk", "__recvfrom_chk"}) {
     INFO(name);
     CHECK(hooked.count(name) == 1);
   }

@@ -2,6 +2,7 @@
 // call under test on an fd of their own, and one releasing coroutine (in the same thread)
 // makes them all ready 200 ms later. If the call blocked the thread, the releaser could not
 // run; the whole round takes about 200 ms instead.
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,8 +11,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstring>
@@ -130,8 +129,8 @@ TEST_CASE("io variants: writev on a full socket parks until the peer drains it")
         iovec iov[2] = {{head, sizeof head}, {tail, sizeof tail}};
         if (::writev(pairs[i].a.get(), iov, 2) != 200) return false;
         char got[200];
-        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) && got[0] == 'h' && got[99] == 'h' &&
-               got[100] == 't' && got[199] == 't';
+        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) && got[0] == 'h' &&
+               got[99] == 'h' && got[100] == 't' && got[199] == 't';
       },
       [&](int i) { drain(pairs[i].b.get()); });
   check(r, "writev (full socket)");
@@ -175,7 +174,8 @@ TEST_CASE("io variants: sendmsg on a full socket parks until the peer drains it"
         m.msg_iovlen = 1;
         if (::sendmsg(pairs[i].a.get(), &m, 0) != 64) return false;
         char got[64];
-        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) && std::memcmp(got, data, 64) == 0;
+        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) &&
+               std::memcmp(got, data, 64) == 0;
       },
       [&](int i) { drain(pairs[i].b.get()); });
   check(r, "sendmsg (full socket)");
@@ -205,15 +205,17 @@ TEST_CASE("io variants: recvfrom on UDP loopback parks, sendto releases it") {
         char buf[64] = {};
         sockaddr_in from{};
         socklen_t len = sizeof from;
-        const ssize_t n = ::recvfrom(socks[i].get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+        const ssize_t n = ::recvfrom(socks[i].get(), buf, sizeof buf, 0,
+                                     reinterpret_cast<sockaddr*>(&from), &len);
         const std::string expected = "datagram " + std::to_string(i);
-        return n == static_cast<ssize_t>(expected.size()) && expected == std::string(buf, static_cast<size_t>(n)) &&
+        return n == static_cast<ssize_t>(expected.size()) &&
+               expected == std::string(buf, static_cast<size_t>(n)) &&
                from.sin_port == from_addr.sin_port;
       },
       [&](int i) {
         const std::string msg = "datagram " + std::to_string(i);
-        (void)!::sendto(sender.get(), msg.data(), msg.size(), 0, reinterpret_cast<const sockaddr*>(&addrs[i]),
-                        sizeof addrs[i]);
+        (void)!::sendto(sender.get(), msg.data(), msg.size(), 0,
+                        reinterpret_cast<const sockaddr*>(&addrs[i]), sizeof addrs[i]);
       });
   check(r, "recvfrom (UDP)");
 }
@@ -246,7 +248,8 @@ TEST_CASE("io variants: recvmmsg on UDP loopback parks") {
         return n >= 1 && mm[0].msg_len == 3 && std::memcmp(buf[0], "one", 3) == 0;
       },
       [&](int i) {
-        (void)!::sendto(sender.get(), "one", 3, 0, reinterpret_cast<const sockaddr*>(&addrs[i]), sizeof addrs[i]);
+        (void)!::sendto(sender.get(), "one", 3, 0, reinterpret_cast<const sockaddr*>(&addrs[i]),
+                        sizeof addrs[i]);
       });
   check(r, "recvmmsg (UDP)");
 }
@@ -259,7 +262,8 @@ TEST_CASE("io variants: sendto on a full stream socket parks until the peer drai
       [&](int i) {
         if (::sendto(pairs[i].a.get(), "0123456789", 10, 0, nullptr, 0) != 10) return false;
         char got[10];
-        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) && std::memcmp(got, "0123456789", 10) == 0;
+        return hooks_test::read_exact(pairs[i].b.get(), got, sizeof got) &&
+               std::memcmp(got, "0123456789", 10) == 0;
       },
       [&](int i) { drain(pairs[i].b.get()); });
   check(r, "sendto (full socket)");
@@ -291,7 +295,8 @@ TEST_CASE("io variants: accept4 on a blocking listener parks; its flags reach th
       },
       [&](int i) {
         // Loopback connects complete at once (the listener's backlog holds them).
-        (void)::connect(clients[i].get(), reinterpret_cast<const sockaddr*>(&addrs[i]), sizeof addrs[i]);
+        (void)::connect(clients[i].get(), reinterpret_cast<const sockaddr*>(&addrs[i]),
+                        sizeof addrs[i]);
       });
   check(r, "accept4");
   // The listeners were left blocking by the user: that is what they still report.
@@ -307,7 +312,8 @@ TEST_CASE("io variants: select parks") {
         fd_set rd;
         FD_ZERO(&rd);
         FD_SET(fd, &rd);
-        if (::select(fd + 1, &rd, nullptr, nullptr, nullptr) != 1 || !FD_ISSET(fd, &rd)) return false;
+        if (::select(fd + 1, &rd, nullptr, nullptr, nullptr) != 1 || !FD_ISSET(fd, &rd))
+          return false;
         char c = 0;
         return ::read(fd, &c, 1) == 1 && c == 's';
       },
@@ -327,7 +333,8 @@ TEST_CASE("io variants: pselect parks") {
         const timespec ts{10, 0};
         sigset_t mask;
         sigemptyset(&mask);
-        if (::pselect(fd + 1, &rd, nullptr, nullptr, &ts, &mask) != 1 || !FD_ISSET(fd, &rd)) return false;
+        if (::pselect(fd + 1, &rd, nullptr, nullptr, &ts, &mask) != 1 || !FD_ISSET(fd, &rd))
+          return false;
         char c = 0;
         return ::read(fd, &c, 1) == 1 && c == 'p';
       },
@@ -373,7 +380,8 @@ TEST_CASE("io variants: epoll_wait and epoll_pwait on a user epoll fd park") {
         epoll_event out[4] = {};
         const int n = (i % 2 == 0) ? ::epoll_wait(eps[i].get(), out, 4, -1)
                                    : ::epoll_pwait(eps[i].get(), out, 4, 10000, nullptr);
-        if (n != 1 || out[0].data.u64 != 1000 + static_cast<std::uint64_t>(i) || !(out[0].events & EPOLLIN)) {
+        if (n != 1 || out[0].data.u64 != 1000 + static_cast<std::uint64_t>(i) ||
+            !(out[0].events & EPOLLIN)) {
           return false;
         }
         char c = 0;
@@ -445,7 +453,8 @@ TEST_CASE("io variants: timeouts of select, pselect, ppoll, poll and epoll_wait 
   CHECK(elapsed < 0.8 * hooks_test::kSlack);  // 50 x 200 ms in a row would be 10 s
 }
 
-TEST_CASE("io variants: recvmmsg without MSG_WAITFORONE waits for vlen datagrams, like the kernel") {
+TEST_CASE(
+    "io variants: recvmmsg without MSG_WAITFORONE waits for vlen datagrams, like the kernel") {
   cofcgi_test::LeakCheck leaks;
   Fd rx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   Fd tx(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -456,7 +465,8 @@ TEST_CASE("io variants: recvmmsg without MSG_WAITFORONE waits for vlen datagrams
   const timeval tv{0, 200'000};
   REQUIRE(::setsockopt(rx.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
   auto send_one = [&](const char* what) {
-    (void)!::sendto(tx.get(), what, std::strlen(what), 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    (void)!::sendto(tx.get(), what, std::strlen(what), 0, reinterpret_cast<const sockaddr*>(&a),
+                    sizeof a);
   };
   struct Batch {
     char buf[2][16] = {};
@@ -515,6 +525,6 @@ TEST_CASE("io variants: recvmmsg without MSG_WAITFORONE waits for vlen datagrams
   CHECK(std::memcmp(both.buf[0], "b1", 2) == 0);
   CHECK(std::memcmp(both.buf[1], "b2", 2) == 0);
   CHECK(bseconds >= 0.09);
-  CHECK(bseconds < 0.19);  // not cut short by SO_RCVTIMEO: the second came in time
+  CHECK(bseconds < 0.19);   // not cut short by SO_RCVTIMEO: the second came in time
   CHECK(left.tv_sec == 4);  // the time left, as Linux reports it
 }

@@ -3,12 +3,11 @@
 // listening socket, in one thread; every handler sleeps 300 ms (usleep, as slow legacy
 // code does). The real cgi-fcgi client (Debian's libfcgi-bin) sends 20 concurrent requests:
 // all answers are right and arrive in about one handler's time, not 20 of them.
+#include <doctest/doctest.h>
 #include <fcgiapp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,8 +48,8 @@ void serve_loop(int listen_fd, int server_id, ServerStats* stats, std::thread::i
     const char* query = FCGX_GetParam("QUERY_STRING", req.envp);
     const char* method = FCGX_GetParam("REQUEST_METHOD", req.envp);
     ::usleep(kHandlerPause);  // slow legacy handler
-    FCGX_FPrintF(req.out, "Content-type: text/plain\r\n\r\nanswer %s %s by %d\n", method ? method : "?",
-                 query ? query : "?", server_id);
+    FCGX_FPrintF(req.out, "Content-type: text/plain\r\n\r\nanswer %s %s by %d\n",
+                 method ? method : "?", query ? query : "?", server_id);
     --stats->in_handler;
     ++stats->served;
     stats->servers_used.insert(server_id);
@@ -73,8 +72,9 @@ ClientRun run_clients(int count, const std::string& connect_to) {
   const co::Deadline start = co::now_ns();
   std::vector<FILE*> procs;
   for (int i = 0; i < count; ++i) {
-    const std::string cmd = "env -i REQUEST_METHOD=GET SCRIPT_NAME=/x QUERY_STRING=n=" + std::to_string(i) + " '" +
-                            COFCGI_CGI_FCGI + "' -bind -connect " + connect_to + " 2>&1";
+    const std::string cmd =
+        "env -i REQUEST_METHOD=GET SCRIPT_NAME=/x QUERY_STRING=n=" + std::to_string(i) + " '" +
+        COFCGI_CGI_FCGI + "' -bind -connect " + connect_to + " 2>&1";
     procs.push_back(::popen(cmd.c_str(), "r"));
   }
   for (FILE* p : procs) {
@@ -96,8 +96,8 @@ ClientRun run_clients(int count, const std::string& connect_to) {
 // serve_and_drive runs `servers` worker coroutines on listen_fd in this thread, `clients`
 // cgi-fcgi requests from a helper thread, then stops the workers by shutting the listener
 // down (accept then fails with EINVAL, which ends FCGX_Accept_r's loop).
-void serve_and_drive(int listen_fd, const std::string& connect_to, int servers, int clients, ServerStats* stats,
-                     ClientRun* run) {
+void serve_and_drive(int listen_fd, const std::string& connect_to, int servers, int clients,
+                     ServerStats* stats, ClientRun* run) {
   const std::thread::id main_thread = std::this_thread::get_id();
   for (int k = 0; k < servers; ++k) {
     co::go([=] { serve_loop(listen_fd, k, stats, main_thread); });
@@ -132,7 +132,9 @@ TEST_CASE("libfcgi: cgi-fcgi is installed") {
                   "cgi-fcgi not found (" COFCGI_CGI_FCGI "): apt-get install libfcgi-bin");
 }
 
-TEST_CASE("libfcgi: the FCGX_Accept_r loop as 24 coroutines serves 20 concurrent slow requests over TCP") {
+TEST_CASE(
+    "libfcgi: the FCGX_Accept_r loop as 24 coroutines serves 20 concurrent slow requests over "
+    "TCP") {
   REQUIRE(::access(COFCGI_CGI_FCGI, X_OK) == 0);
   cofcgi_test::LeakCheck leaks;
   REQUIRE(FCGX_Init() == 0);
@@ -143,7 +145,8 @@ TEST_CASE("libfcgi: the FCGX_Accept_r loop as 24 coroutines serves 20 concurrent
   ServerStats stats;
   ClientRun run;
   const co::Deadline start = co::now_ns();
-  serve_and_drive(listener.get(), "127.0.0.1:" + std::to_string(port), kServers, kClients, &stats, &run);
+  serve_and_drive(listener.get(), "127.0.0.1:" + std::to_string(port), kServers, kClients, &stats,
+                  &run);
   const double elapsed = seconds_since(start);
   check_answers(run, kClients);
   CHECK(stats.served == kClients);
@@ -151,10 +154,11 @@ TEST_CASE("libfcgi: the FCGX_Accept_r loop as 24 coroutines serves 20 concurrent
   CHECK(stats.max_in_handler >= 10);  // handlers overlapped: all sleeping at once
   CHECK(stats.servers_used.size() >= 10);
   CHECK(stats.accept_results.size() == static_cast<size_t>(kServers));  // every loop ended
-  CHECK(run.seconds < 2.0 * hooks_test::kSlack);  // 20 x 0.3 s = 6 s if each request held the thread
-  MESSAGE("20 cgi-fcgi requests (300 ms handlers): " << run.seconds << " s for the clients, " << elapsed
-                                                     << " s in all; up to " << stats.max_in_handler
-                                                     << " handlers at once");
+  CHECK(run.seconds <
+        2.0 * hooks_test::kSlack);  // 20 x 0.3 s = 6 s if each request held the thread
+  MESSAGE("20 cgi-fcgi requests (300 ms handlers): "
+          << run.seconds << " s for the clients, " << elapsed << " s in all; up to "
+          << stats.max_in_handler << " handlers at once");
 }
 
 TEST_CASE("libfcgi: the same on a unix socket opened by FCGX_OpenSocket") {

@@ -5,9 +5,8 @@
 // hanging until CTest kills it.
 #pragma once
 
-#include <unistd.h>
-
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -28,14 +27,15 @@ struct Report {
   int early = 0;               // returned before the release
   int entered_at_release = 0;  // coroutines inside the call when the releaser ran
   double elapsed = 0;
-  bool rescued = false;        // the watchdog had to release them: the call blocked the thread
+  bool rescued = false;  // the watchdog had to release them: the call blocked the thread
 };
 
 // run_variant: coroutine i runs blocked_call(i) (true when its result is right); a releaser
 // coroutine sleeps 200 ms and calls release(i) for every i. release must only make syscalls
 // on fds prepared beforehand (the watchdog may call it from another thread).
-inline Report run_variant(const std::function<bool(int)>& blocked_call, const std::function<void(int)>& release,
-                   std::chrono::milliseconds watchdog_after = std::chrono::milliseconds(3000)) {
+inline Report run_variant(
+    const std::function<bool(int)>& blocked_call, const std::function<void(int)>& release,
+    std::chrono::milliseconds watchdog_after = std::chrono::milliseconds(3000)) {
   Report r;
   hooks_test::Watchdog watchdog(watchdog_after, [&] {
     for (int i = 0; i < kN; ++i) release(i);
@@ -69,7 +69,8 @@ inline void check(const Report& r, const std::string& what) {
   CHECK(r.ok == kN);
   CHECK(r.wrong == 0);
   CHECK(r.early == 0);
-  CHECK(r.elapsed < 0.8 * kSlack);  // 50 thread-blocking calls in a row: 10 s (or the watchdog's 3 s)
+  CHECK(r.elapsed <
+        0.8 * kSlack);  // 50 thread-blocking calls in a row: 10 s (or the watchdog's 3 s)
   MESSAGE(what << ": 50 blocked calls released after 200 ms in " << r.elapsed << " s");
 }
 

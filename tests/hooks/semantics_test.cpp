@@ -2,6 +2,7 @@
 // reports, errno on success and failure across a park, close() waking a parked reader, dup'd
 // fds, fcntl commands passed to the kernel, fds the hooks never saw created, and plain
 // blocking behaviour outside coroutines.
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -9,8 +10,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstring>
@@ -89,7 +88,8 @@ TEST_CASE("semantics: a connect on a non-blocking socket returns EINPROGRESS at 
   CallResult res;
   co::go([&] {
     Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    res = timed([&] { return ::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr); });
+    res = timed(
+        [&] { return ::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr); });
     // Loopback may complete at once; either way the socket stays non-blocking.
     CHECK((::fcntl(s.get(), F_GETFL) & O_NONBLOCK) != 0);
   });
@@ -206,8 +206,18 @@ TEST_CASE("semantics: close() of an fd another coroutine is reading wakes it wit
   Fd listener = hooks_test::tcp_listener(&port);
   CallResult sock_read, pipe_read, accepted;
   co::Deadline closed_at = 0;
-  co::go([&] { sock_read = timed([&] { char c; return ::read(pair.a.get(), &c, 1); }); });
-  co::go([&] { pipe_read = timed([&] { char c; return ::read(pipe.a.get(), &c, 1); }); });
+  co::go([&] {
+    sock_read = timed([&] {
+      char c;
+      return ::read(pair.a.get(), &c, 1);
+    });
+  });
+  co::go([&] {
+    pipe_read = timed([&] {
+      char c;
+      return ::read(pipe.a.get(), &c, 1);
+    });
+  });
   co::go([&] { accepted = timed([&] { return ::accept(listener.get(), nullptr, nullptr); }); });
   co::go([&] {
     ::usleep(100'000);
@@ -261,7 +271,8 @@ TEST_CASE("semantics: dup'd fds park and wake; closing a dup leaves the original
   });
   co::run();
   CHECK(got == "1234");
-  CHECK(ticks_seen >= 4);  // ~15 ticks of 10 ms in 150 ms when the reads park (fewer on a loaded machine)
+  CHECK(ticks_seen >=
+        4);  // ~15 ticks of 10 ms in 150 ms when the reads park (fewer on a loaded machine)
 }
 
 TEST_CASE("semantics: fcntl commands libco refused reach the kernel") {
@@ -361,7 +372,8 @@ TEST_CASE("semantics: outside coroutines a blocking read on a pipe blocks until 
   CHECK(r.seconds >= 0.09);
 }
 
-TEST_CASE("semantics: outside coroutines accept on a listener the hooks made non-blocking still blocks") {
+TEST_CASE(
+    "semantics: outside coroutines accept on a listener the hooks made non-blocking still blocks") {
   cofcgi_test::LeakCheck leaks;
   std::uint16_t port = 0;
   Fd listener = hooks_test::tcp_listener(&port);
@@ -371,7 +383,9 @@ TEST_CASE("semantics: outside coroutines accept on a listener the hooks made non
     Fd c(::accept(listener.get(), nullptr, nullptr));  // forces O_NONBLOCK on the file
     CHECK(c);
   });
-  co::go([&] { CHECK(::connect(c1.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0); });
+  co::go([&] {
+    CHECK(::connect(c1.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  });
   co::run();
   Fd c2(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   std::thread connector([&] {
@@ -407,13 +421,16 @@ TEST_CASE("semantics: recv with MSG_WAITALL in a coroutine collects every piece"
   CHECK(std::memcmp(buf, "abcdef", 6) == 0);
 }
 
-TEST_CASE("semantics: shutdown() of a listener ends accepts parked on it, as the kernel's blocking accept") {
+TEST_CASE(
+    "semantics: shutdown() of a listener ends accepts parked on it, as the kernel's blocking "
+    "accept") {
   cofcgi_test::LeakCheck leaks;
   // What the kernel does to a thread blocked in accept (no scheduler on that thread):
   hooks_test::UnixPath kernel_path("shutdown-kernel");
   Fd kernel_listener = hooks_test::unix_listener(kernel_path);
   CallResult kernel;
-  std::thread blocked([&] { kernel = timed([&] { return ::accept(kernel_listener.get(), nullptr, nullptr); }); });
+  std::thread blocked(
+      [&] { kernel = timed([&] { return ::accept(kernel_listener.get(), nullptr, nullptr); }); });
   std::this_thread::sleep_for(100ms);
   ::shutdown(kernel_listener.get(), SHUT_RDWR);
   blocked.join();

@@ -3,10 +3,9 @@
 // linked normally, and loaded later with dlopen(RTLD_NOW | RTLD_LOCAL). 50 coroutines
 // calling into the library at once take about one delay, not 50.
 #include <dlfcn.h>
+#include <doctest/doctest.h>
 #include <poll.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <cstring>
 #include <set>
@@ -106,7 +105,8 @@ void exercise(const LibApi& lib, const std::string& how) {
 TEST_CASE("shared lib: the library is built the way distribution libraries are (fortified)") {
   // Guards the premise of the tests below: the fortified entry points are really used.
   int status = -1;
-  const std::string out = hooks_test::run_command("nm -D --undefined-only '" COFCGI_BLOCKING_LIB "'", &status);
+  const std::string out =
+      hooks_test::run_command("nm -D --undefined-only '" COFCGI_BLOCKING_LIB "'", &status);
   REQUIRE(status == 0);
   std::set<std::string> imports;  // names without their version (a sanitizer's are unversioned)
   std::istringstream lines(out);
@@ -119,7 +119,8 @@ TEST_CASE("shared lib: the library is built the way distribution libraries are (
 }
 
 TEST_CASE("shared lib: calls from a normally linked library park only their coroutine") {
-  LibApi lib{&blocking_lib_read, &blocking_lib_read_chk, &blocking_lib_poll_in, &blocking_lib_usleep};
+  LibApi lib{&blocking_lib_read, &blocking_lib_read_chk, &blocking_lib_poll_in,
+             &blocking_lib_usleep};
   exercise(lib, "linked");
 }
 
@@ -131,7 +132,8 @@ TEST_CASE("shared lib: calls from a library loaded with dlopen(RTLD_NOW | RTLD_L
   lib.read_chk = reinterpret_cast<decltype(lib.read_chk)>(::dlsym(handle, "blocking_lib_read_chk"));
   lib.poll_in = reinterpret_cast<decltype(lib.poll_in)>(::dlsym(handle, "blocking_lib_poll_in"));
   lib.usleep = reinterpret_cast<decltype(lib.usleep)>(::dlsym(handle, "blocking_lib_usleep"));
-  REQUIRE((lib.read != nullptr && lib.read_chk != nullptr && lib.poll_in != nullptr && lib.usleep != nullptr));
+  REQUIRE((lib.read != nullptr && lib.read_chk != nullptr && lib.poll_in != nullptr &&
+           lib.usleep != nullptr));
   // A second copy of the code, not the linked one.
   CHECK(reinterpret_cast<void*>(lib.read) != reinterpret_cast<void*>(&blocking_lib_read));
   Dl_info info{};

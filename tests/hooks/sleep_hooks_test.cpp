@@ -1,11 +1,10 @@
 // The sleep family (usleep, poll with no fds, nanosleep, clock_nanosleep, sleep) parks only
 // the calling coroutine; outside a coroutine, or with hooks off, it sleeps the thread.
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <functional>
@@ -21,8 +20,8 @@ namespace {
 
 struct Outcome {
   int finished = 0;
-  int early = 0;        // woke before the time asked
-  int bad_result = 0;   // the call did not return what libc would
+  int early = 0;       // woke before the time asked
+  int bad_result = 0;  // the call did not return what libc would
   double elapsed = 0;
 };
 
@@ -171,8 +170,8 @@ TEST_CASE("sleep hooks: outside a coroutine usleep really sleeps the thread") {
   const double cpu = thread_cpu_seconds() - cpu_before;
   CHECK(elapsed >= 0.15);
   CHECK(elapsed < 1.0);
-  CHECK(cpu < 0.05);   // asleep, not spinning the scheduler
-  CHECK_FALSE(ran);    // nothing was scheduled during the sleep
+  CHECK(cpu < 0.05);  // asleep, not spinning the scheduler
+  CHECK_FALSE(ran);   // nothing was scheduled during the sleep
   const timespec req{0, 50'000'000};
   const co::Deadline start2 = co::now_ns();
   CHECK(::nanosleep(&req, nullptr) == 0);

@@ -2,12 +2,11 @@
 // write) and 200 clients written with plain socket/connect/write/read/close, all in one
 // thread. With the hooks each call parks only its coroutine, so the whole exchange takes
 // about one pause, not 200.
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>
@@ -110,7 +109,9 @@ TEST_CASE("tcp hooks: a slow server and 200 blocking-style clients share one thr
   CHECK(res.failed == 0);
   CHECK(res.no_eof == 0);
   CHECK(elapsed >= 0.2);
-  CHECK(elapsed < 1.5 * hooks_test::kSlack);  // one thread blocking in each call would need 200 x 0.2 s = 40 s
+  CHECK(elapsed <
+        1.5 *
+            hooks_test::kSlack);  // one thread blocking in each call would need 200 x 0.2 s = 40 s
   MESSAGE("200 TCP clients of a 200 ms server: " << elapsed << " s");
 }
 
@@ -173,9 +174,11 @@ TEST_CASE("tcp hooks: a blocking write larger than the socket buffers completes 
   for (int i = 0; i < kBig; ++i) {
     co::go([&, i] {
       Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return;
+      if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+        return;
       std::vector<char> out(kSize);
-      for (size_t k = 0; k < kSize; ++k) out[k] = static_cast<char>((k * 7 + static_cast<size_t>(i)) & 0xff);
+      for (size_t k = 0; k < kSize; ++k)
+        out[k] = static_cast<char>((k * 7 + static_cast<size_t>(i)) & 0xff);
       const ssize_t w = ::write(s.get(), out.data(), kSize);
       if (w != static_cast<ssize_t>(kSize)) {
         ++short_writes;

@@ -2,11 +2,10 @@
 // parked call with the errno libc would report, {0,0} means "no timeout", a connect to a
 // peer that drops SYNs gives up after SO_SNDTIMEO, and without a timeout a long wait never
 // ends early (libco imposed 1 s on every hooked socket).
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstring>
@@ -133,7 +132,8 @@ TEST_CASE("timeouts: SO_RCVTIMEO {0,0} means no timeout, not 'do not wait'") {
   CHECK(seconds >= 0.29);
 }
 
-TEST_CASE("timeouts: SO_SNDTIMEO ends a write parked on a full socket with EAGAIN, as the kernel does") {
+TEST_CASE(
+    "timeouts: SO_SNDTIMEO ends a write parked on a full socket with EAGAIN, as the kernel does") {
   cofcgi_test::LeakCheck leaks;
   auto pair = hooks_test::socket_pair();
   static const char chunk[4096] = {};
@@ -180,8 +180,9 @@ TEST_CASE("timeouts: connect to a blackhole with SO_SNDTIMEO 200 ms fails like t
   CHECK((kernel.err == EINPROGRESS || kernel.err == ETIMEDOUT));
   CHECK(kernel.seconds >= 0.19);
   CHECK(kernel.seconds < 0.9);
-  MESSAGE("kernel: connect timed out with errno " << kernel.err << " (" << std::string(std::strerror(kernel.err)) << ") after "
-                                                  << kernel.seconds << " s");
+  MESSAGE("kernel: connect timed out with errno "
+          << kernel.err << " (" << std::string(std::strerror(kernel.err)) << ") after "
+          << kernel.seconds << " s");
   // The hook, with another coroutine running meanwhile:
   ConnectResult hooked;
   Ticker ticker;

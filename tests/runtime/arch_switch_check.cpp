@@ -91,9 +91,9 @@ cofcgi_test_probe_switch:
 )");
 #elif defined(__aarch64__)
 constexpr int kProbeRegs = 19;
-static const char* const kProbeNames[kProbeRegs] = {
-    "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
-    "x29", "d8",  "d9",  "d10", "d11", "d12", "d13", "d14", "d15"};
+static const char* const kProbeNames[kProbeRegs] = {"x19", "x20", "x21", "x22", "x23", "x24", "x25",
+                                                    "x26", "x27", "x28", "x29", "d8",  "d9",  "d10",
+                                                    "d11", "d12", "d13", "d14", "d15"};
 asm(R"(
     .pushsection .text
     .globl  cofcgi_test_probe_switch
@@ -213,8 +213,7 @@ bool raw_mode_matches(int mode) {
 // nearbyint of 2.5, -2.5 and 1.5 tells the four rounding modes apart.
 volatile double g_in_a = 2.5, g_in_b = -2.5, g_in_c = 1.5;
 int rounding_signature() {
-  const double a = std::nearbyint(g_in_a), b = std::nearbyint(g_in_b),
-               c = std::nearbyint(g_in_c);
+  const double a = std::nearbyint(g_in_a), b = std::nearbyint(g_in_b), c = std::nearbyint(g_in_c);
   return static_cast<int>(a) * 100 + static_cast<int>(-b) * 10 + static_cast<int>(c);
 }
 int expected_signature(int mode) {
@@ -229,7 +228,8 @@ int expected_signature(int mode) {
 
 void check_fp_mode(const char* side, int round, int mode) {
   if (std::fegetround() != mode) fail(side, round, "fegetround() differs from this side's mode");
-  if (!raw_mode_matches(mode)) fail(side, round, "raw FP control register has the wrong rounding bits");
+  if (!raw_mode_matches(mode))
+    fail(side, round, "raw FP control register has the wrong rounding bits");
   if (rounding_signature() != expected_signature(mode))
     fail(side, round, "arithmetic does not round in this side's mode");
 }
@@ -238,33 +238,33 @@ void check_fp_mode(const char* side, int round, int mode) {
 
 // Many integers and doubles updated every round and live across each switch. The double
 // updates add small integers, which is exact in every rounding mode.
-#define LIVE_DECL(seed)                                                                 \
-  std::uint64_t a0 = (seed), a1 = (seed) * 3 + 1, a2 = (seed) ^ 0x5555, a3 = 7, a4 = 11, \
-                a5 = 13, a6 = 17, a7 = 19, a8 = 23, a9 = 29;                             \
+#define LIVE_DECL(seed)                                                                         \
+  std::uint64_t a0 = (seed), a1 = (seed)*3 + 1, a2 = (seed) ^ 0x5555, a3 = 7, a4 = 11, a5 = 13, \
+                a6 = 17, a7 = 19, a8 = 23, a9 = 29;                                             \
   double f0 = 1.0, f1 = 2.0, f2 = 3.0, f3 = 4.0, f4 = 5.0, f5 = 6.0
-#define LIVE_STEP(r)                                  \
-  do {                                                \
+#define LIVE_STEP(r)                                           \
+  do {                                                         \
     a0 = a0 * 6364136223846793005ull + 1442695040888963407ull; \
-    a1 ^= a0 >> 13;                                   \
-    a2 += a1 * 3 + (r);                               \
-    a3 = (a3 << 7 | a3 >> 57) ^ a2;                   \
-    a4 += a3 ^ a9;                                    \
-    a5 ^= a4 * 0x9e3779b97f4a7c15ull;                 \
-    a6 += a5 >> 3;                                    \
-    a7 ^= a6 + a0;                                    \
-    a8 += a7 | 1;                                     \
-    a9 = a9 * 5 + a8;                                 \
-    f0 += static_cast<double>(a0 & 0xff);             \
-    f1 += static_cast<double>(a3 & 0x7f);             \
-    f2 += static_cast<double>(a5 & 0x3f);             \
-    f3 += static_cast<double>(a7 & 0x1f);             \
-    f4 += static_cast<double>(a9 & 0xf);              \
-    f5 += static_cast<double>(a2 & 0xf) + 1.0;        \
+    a1 ^= a0 >> 13;                                            \
+    a2 += a1 * 3 + (r);                                        \
+    a3 = (a3 << 7 | a3 >> 57) ^ a2;                            \
+    a4 += a3 ^ a9;                                             \
+    a5 ^= a4 * 0x9e3779b97f4a7c15ull;                          \
+    a6 += a5 >> 3;                                             \
+    a7 ^= a6 + a0;                                             \
+    a8 += a7 | 1;                                              \
+    a9 = a9 * 5 + a8;                                          \
+    f0 += static_cast<double>(a0 & 0xff);                      \
+    f1 += static_cast<double>(a3 & 0x7f);                      \
+    f2 += static_cast<double>(a5 & 0x3f);                      \
+    f3 += static_cast<double>(a7 & 0x1f);                      \
+    f4 += static_cast<double>(a9 & 0xf);                       \
+    f5 += static_cast<double>(a2 & 0xf) + 1.0;                 \
   } while (0)
-#define LIVE_DIGEST()                                                                    \
-  (a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7 ^ a8 ^ a9 ^ static_cast<std::uint64_t>(f0) ^  \
-   static_cast<std::uint64_t>(f1) << 8 ^ static_cast<std::uint64_t>(f2) << 16 ^         \
-   static_cast<std::uint64_t>(f3) << 24 ^ static_cast<std::uint64_t>(f4) << 32 ^        \
+#define LIVE_DIGEST()                                                                 \
+  (a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7 ^ a8 ^ a9 ^ static_cast<std::uint64_t>(f0) ^ \
+   static_cast<std::uint64_t>(f1) << 8 ^ static_cast<std::uint64_t>(f2) << 16 ^       \
+   static_cast<std::uint64_t>(f3) << 24 ^ static_cast<std::uint64_t>(f4) << 32 ^      \
    static_cast<std::uint64_t>(f5) << 40)
 
 __attribute__((noinline)) std::uint64_t live_reference(std::uint64_t seed, int rounds) {
@@ -292,27 +292,26 @@ void check_probe(const char* side, int round, const std::uint64_t* out, std::uin
   for (int k = 0; k < kProbeRegs; ++k) {
     if (out[k] != tag + static_cast<std::uint64_t>(k) + 1) {
       char msg[96];
-      std::snprintf(msg, sizeof msg, "callee-saved %s not preserved by the switch",
-                    kProbeNames[k]);
+      std::snprintf(msg, sizeof msg, "callee-saved %s not preserved by the switch", kProbeNames[k]);
       fail(side, round, msg);
     }
   }
 }
 
 // One switch from `side`, by one of three routes chosen by `method`.
-#define SWITCH_BY(method, side, round, save, resume, tag_base)                    \
-  do {                                                                            \
-    switch ((method) % 3) {                                                       \
-      case 0: {                                                                   \
-        std::uint64_t out_[kProbeRegs] = {};                                      \
+#define SWITCH_BY(method, side, round, save, resume, tag_base)                            \
+  do {                                                                                    \
+    switch ((method) % 3) {                                                               \
+      case 0: {                                                                           \
+        std::uint64_t out_[kProbeRegs] = {};                                              \
         const std::uint64_t tag_ = (tag_base) + (static_cast<std::uint64_t>(round) << 8); \
-        cofcgi_test_probe_switch((save), (resume), tag_, out_);                   \
-        check_probe((side), (round), out_, tag_);                                 \
-        break;                                                                    \
-      }                                                                           \
-      case 1: cofcgi_switch_context((save), (resume)); break;                     \
-      default: co::detail::switch_context((save), (resume)); break;               \
-    }                                                                             \
+        cofcgi_test_probe_switch((save), (resume), tag_, out_);                           \
+        check_probe((side), (round), out_, tag_);                                         \
+        break;                                                                            \
+      }                                                                                   \
+      case 1: cofcgi_switch_context((save), (resume)); break;                             \
+      default: co::detail::switch_context((save), (resume)); break;                       \
+    }                                                                                     \
   } while (0)
 
 void coroutine_entry(void* p) {
@@ -378,8 +377,8 @@ int main() {
   for (int mode : {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO}) {
     std::fesetround(mode);
     if (!raw_mode_matches(mode) || rounding_signature() != expected_signature(mode)) {
-      std::printf("  FAIL: rounding checks do not work for %s (signature %d)\n",
-                  mode_name(mode), rounding_signature());
+      std::printf("  FAIL: rounding checks do not work for %s (signature %d)\n", mode_name(mode),
+                  rounding_signature());
       ++g_failures;
     }
   }

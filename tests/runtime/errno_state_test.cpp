@@ -1,8 +1,8 @@
 // errno is per thread in libc; the switch keeps it per coroutine.
+#include <doctest/doctest.h>
+
 #include <cerrno>
 #include <chrono>
-
-#include <doctest/doctest.h>
 
 #include "cofcgi/runtime.h"
 #include "leak_check.h"

@@ -1,7 +1,6 @@
 // The C++ exception globals (caught-exception chain, uncaught count) are per coroutine, and an
 // exception escaping a coroutine ends only that coroutine.
-#include "co_routine.h"
-
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,8 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <doctest/doctest.h>
-
+#include "co_routine.h"
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
 
@@ -66,7 +64,8 @@ std::string what_of(const std::exception_ptr& p) {
 
 }  // namespace
 
-TEST_CASE("exceptions: a coroutine yielding inside a catch block can still rethrow its own exception") {
+TEST_CASE(
+    "exceptions: a coroutine yielding inside a catch block can still rethrow its own exception") {
   cofcgi_test::LeakCheck leaks;
   std::string a_current, a_rethrown, b_current, b_rethrown;
   bool a_clean_after = false, b_clean_after = false;
@@ -119,20 +118,24 @@ TEST_CASE("exceptions: a coroutine yielding inside a catch block can still rethr
   CHECK(std::current_exception() == nullptr);
 }
 
-TEST_CASE("exceptions: the main stack's handled exception survives resuming a coroutine that throws") {
+TEST_CASE(
+    "exceptions: the main stack's handled exception survives resuming a coroutine that throws") {
   cofcgi_test::LeakCheck leaks;
   static std::string inside;
   inside.clear();
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void*) -> void* {
-    inside = what_of(std::current_exception());  // not main's
-    try {
-      throw std::runtime_error("coroutine's");
-    } catch (...) {
-      co_yield_ct();  // back to main while in a catch block
-    }
-    return nullptr;
-  }, nullptr) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void*) -> void* {
+                inside = what_of(std::current_exception());  // not main's
+                try {
+                  throw std::runtime_error("coroutine's");
+                } catch (...) {
+                  co_yield_ct();  // back to main while in a catch block
+                }
+                return nullptr;
+              },
+              nullptr) == 0);
   std::string main_rethrown;
   try {
     throw std::runtime_error("main's");
@@ -166,7 +169,8 @@ struct YieldingGuard {
 
 }  // namespace
 
-TEST_CASE("exceptions: std::uncaught_exceptions is per coroutine, even when unwinding is suspended") {
+TEST_CASE(
+    "exceptions: std::uncaught_exceptions is per coroutine, even when unwinding is suspended") {
   cofcgi_test::LeakCheck leaks;
   int unwinding_before = -1, unwinding_after = -1, after_catch = -1;
   bool caught = false;
@@ -196,7 +200,9 @@ TEST_CASE("exceptions: std::uncaught_exceptions is per coroutine, even when unwi
   CHECK(std::uncaught_exceptions() == 0);
 }
 
-TEST_CASE("exceptions: an exception escaping a co::go coroutine ends only that coroutine, with a log line") {
+TEST_CASE(
+    "exceptions: an exception escaping a co::go coroutine ends only that coroutine, with a log "
+    "line") {
   cofcgi_test::LeakCheck leaks;
   int finished = 0;
   int after_throw = 0;
@@ -242,16 +248,20 @@ TEST_CASE("exceptions: an exception escaping a co::go coroutine ends only that c
   CHECK(later == 1);
 }
 
-TEST_CASE("exceptions: an exception escaping a libco coroutine finishes it; co_release still works") {
+TEST_CASE(
+    "exceptions: an exception escaping a libco coroutine finishes it; co_release still works") {
   cofcgi_test::LeakCheck leaks;
   static int after;
   after = 0;
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void*) -> void* {
-    throw std::out_of_range("libco-escape");
-    ++after;
-    return nullptr;
-  }, nullptr) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void*) -> void* {
+                throw std::out_of_range("libco-escape");
+                ++after;
+                return nullptr;
+              },
+              nullptr) == 0);
   std::string err;
   {
     StderrCapture capture;
@@ -284,7 +294,8 @@ TEST_CASE("exceptions: with terminate-on-uncaught set, an escaping exception abo
   close(out[1]);
   std::string err;
   char buf[4096];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<std::size_t>(n));
   close(out[0]);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);

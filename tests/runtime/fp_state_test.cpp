@@ -1,13 +1,12 @@
 // The floating-point control state (rounding mode: MXCSR and the x87 control word on x86-64,
 // FPCR on aarch64) belongs to each coroutine: changing it in one never leaks into another or
 // into the thread's own stack.
-#include "co_routine.h"
+#include <doctest/doctest.h>
 
 #include <cfenv>
 #include <cmath>
 
-#include <doctest/doctest.h>
-
+#include "co_routine.h"
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
 
@@ -21,8 +20,8 @@ volatile long double g_two_and_half_l = 2.5L;
 
 struct Seen {
   int mode = -1;
-  double up = 0;      // nearbyint(2.5): SSE/MXCSR on x86-64
-  double down = 0;    // nearbyint(-2.5)
+  double up = 0;         // nearbyint(2.5): SSE/MXCSR on x86-64
+  double down = 0;       // nearbyint(-2.5)
   long double up_l = 0;  // nearbyintl(2.5L): x87 control word on x86-64
 };
 
@@ -37,7 +36,7 @@ Seen observe() {
 
 void check_to_nearest(const Seen& s) {
   CHECK(s.mode == FE_TONEAREST);
-  CHECK(s.up == 2.0);     // ties to even
+  CHECK(s.up == 2.0);  // ties to even
   CHECK(s.down == -2.0);
   CHECK(s.up_l == 2.0L);
 }
@@ -48,27 +47,34 @@ struct Pair {
 
 }  // namespace
 
-TEST_CASE("fp state: a rounding mode set in a coroutine stays with it across switches (libco API)") {
+TEST_CASE(
+    "fp state: a rounding mode set in a coroutine stays with it across switches (libco API)") {
   cofcgi_test::LeakCheck leaks;
   REQUIRE(std::fegetround() == FE_TONEAREST);
   Pair p;
   stCoRoutine_t *a = nullptr, *b = nullptr;
-  REQUIRE(co_create(&a, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<Pair*>(arg);
-    std::fesetround(FE_UPWARD);
-    s->a_before_yield = observe();
-    co_yield_ct();
-    s->a_after_yield = observe();
-    return nullptr;
-  }, &p) == 0);
-  REQUIRE(co_create(&b, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<Pair*>(arg);
-    s->b_start = observe();
-    std::fesetround(FE_DOWNWARD);
-    co_yield_ct();
-    s->b_after_yield = observe();
-    return nullptr;
-  }, &p) == 0);
+  REQUIRE(co_create(
+              &a, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<Pair*>(arg);
+                std::fesetround(FE_UPWARD);
+                s->a_before_yield = observe();
+                co_yield_ct();
+                s->a_after_yield = observe();
+                return nullptr;
+              },
+              &p) == 0);
+  REQUIRE(co_create(
+              &b, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<Pair*>(arg);
+                s->b_start = observe();
+                std::fesetround(FE_DOWNWARD);
+                co_yield_ct();
+                s->b_after_yield = observe();
+                return nullptr;
+              },
+              &p) == 0);
 
   co_resume(a);  // A switches to upward and yields
   {

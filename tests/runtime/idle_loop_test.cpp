@@ -1,15 +1,13 @@
 // An idle scheduler sleeps in epoll_wait until its next timer or event: no periodic wake-ups
 // (libco's loop wakes every millisecond). Timers run on the monotonic clock.
-#include "co_routine.h"
-
+#include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include <chrono>
 #include <thread>
 
-#include <doctest/doctest.h>
-
+#include "co_routine.h"
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
 
@@ -56,19 +54,25 @@ TEST_CASE("idle loop: co_eventloop calls pfn only when something happened") {
     bool done = false;
   } st{co_cond_alloc()};
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<State*>(arg);
-    (void)co_cond_timedwait(s->cond, 600);
-    s->done = true;
-    return nullptr;
-  }, &st) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<State*>(arg);
+                (void)co_cond_timedwait(s->cond, 600);
+                s->done = true;
+                return nullptr;
+              },
+              &st) == 0);
   co_resume(co);
   const long before = voluntary_switches();
-  co_eventloop(co_get_epoll_ct(), +[](void* arg) -> int {
-    auto* s = static_cast<State*>(arg);
-    ++s->pfn_calls;
-    return s->done ? -1 : 0;
-  }, &st);
+  co_eventloop(
+      co_get_epoll_ct(),
+      +[](void* arg) -> int {
+        auto* s = static_cast<State*>(arg);
+        ++s->pfn_calls;
+        return s->done ? -1 : 0;
+      },
+      &st);
   const long switches = voluntary_switches() - before;
   CHECK(st.done);
   CHECK(st.pfn_calls < 20);

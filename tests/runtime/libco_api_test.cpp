@@ -1,10 +1,7 @@
 // libco's C API (co_routine.h, co_routine_specific.h, co_closure.h) over the cofcgi
 // scheduler: creation, resume/yield, co_self, nesting, co_poll, condition variables, the event
 // loop, co_reset, stack-size attributes, hook flags and coroutine-specific data.
-#include "co_routine.h"
-#include "co_routine_specific.h"
-#include "co_closure.h"
-
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
-
+#include "co_closure.h"
+#include "co_routine.h"
+#include "co_routine_specific.h"
 #include "cofcgi/runtime.h"
 #include "coroutine.h"  // white box: the control block behind stCoRoutine_t, for stack sizes
 #include "leak_check.h"
@@ -66,7 +64,9 @@ class StderrCapture {
   std::string text_;
 };
 
-co::detail::Coroutine* internals(stCoRoutine_t* co) { return reinterpret_cast<co::detail::Coroutine*>(co); }
+co::detail::Coroutine* internals(stCoRoutine_t* co) {
+  return reinterpret_cast<co::detail::Coroutine*>(co);
+}
 
 // ---------------------------------------------------------------------------------------
 
@@ -124,14 +124,17 @@ TEST_CASE("libco: co_self is the running coroutine inside and the thread's main 
   CHECK(co_self() == main_self);
   CHECK(co_get_current() == main_self);
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<Seen*>(arg);
-    s->self_inside = co_self();
-    s->current_inside = co_get_current();
-    co_yield_ct();
-    s->self_after_yield = co_self();
-    return nullptr;
-  }, &seen) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<Seen*>(arg);
+                s->self_inside = co_self();
+                s->current_inside = co_get_current();
+                co_yield_ct();
+                s->self_after_yield = co_self();
+                return nullptr;
+              },
+              &seen) == 0);
   co_resume(co);
   CHECK(seen.self_inside == co);
   CHECK(seen.current_inside == co);
@@ -148,10 +151,13 @@ TEST_CASE("libco: resuming a finished coroutine logs an error and has no effect"
   static int runs;
   runs = 0;
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void*) -> void* {
-    ++runs;
-    return nullptr;
-  }, nullptr) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void*) -> void* {
+                ++runs;
+                return nullptr;
+              },
+              nullptr) == 0);
   co_resume(co);
   CHECK(runs == 1);
   std::string err;
@@ -173,11 +179,14 @@ TEST_CASE("libco: a coroutine resuming itself is refused, not a crash") {
   after = 0;
   std::string err;
   stCoRoutine_t* co = nullptr;
-  REQUIRE(co_create(&co, nullptr, +[](void*) -> void* {
-    co_resume(co_self());
-    ++after;
-    return nullptr;
-  }, nullptr) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void*) -> void* {
+                co_resume(co_self());
+                ++after;
+                return nullptr;
+              },
+              nullptr) == 0);
   {
     StderrCapture capture;
     co_resume(co);
@@ -274,21 +283,24 @@ TEST_CASE("libco: co_poll with timeout 0 in a coroutine and co_poll outside one 
     st.rfd = p[0];
     st.wfd = p[1];
     stCoRoutine_t* co = nullptr;
-    REQUIRE(co_create(&co, nullptr, +[](void* arg) -> void* {
-      auto* s = static_cast<PollZero*>(arg);
-      pollfd pf{s->rfd, POLLIN, 0};
-      s->empty_rc = co_poll(co_get_epoll_ct(), &pf, 1, 0);
-      (void)write(s->wfd, "y", 1);
-      pf.revents = 0;
-      s->ready_rc = co_poll(co_get_epoll_ct(), &pf, 1, 0);
-      s->ready_revents = pf.revents;
-      // A closed fd number: poll reports POLLNVAL at once, even with a long timeout.
-      pollfd nval{INT_MAX - 7, POLLIN, 0};
-      s->nval_rc = co_poll(co_get_epoll_ct(), &nval, 1, 5000);
-      s->nval_revents = nval.revents;
-      s->finished = true;
-      return nullptr;
-    }, &st) == 0);
+    REQUIRE(co_create(
+                &co, nullptr,
+                +[](void* arg) -> void* {
+                  auto* s = static_cast<PollZero*>(arg);
+                  pollfd pf{s->rfd, POLLIN, 0};
+                  s->empty_rc = co_poll(co_get_epoll_ct(), &pf, 1, 0);
+                  (void)write(s->wfd, "y", 1);
+                  pf.revents = 0;
+                  s->ready_rc = co_poll(co_get_epoll_ct(), &pf, 1, 0);
+                  s->ready_revents = pf.revents;
+                  // A closed fd number: poll reports POLLNVAL at once, even with a long timeout.
+                  pollfd nval{INT_MAX - 7, POLLIN, 0};
+                  s->nval_rc = co_poll(co_get_epoll_ct(), &nval, 1, 5000);
+                  s->nval_revents = nval.revents;
+                  s->finished = true;
+                  return nullptr;
+                },
+                &st) == 0);
     const auto start = Clock::now();
     co_resume(co);  // one resume: nothing in it may park
     CHECK(st.finished);
@@ -336,26 +348,32 @@ TEST_CASE("libco: co_poll on a pipe parks the coroutine until another coroutine 
 
   stCoRoutine_t* reader = nullptr;
   stCoRoutine_t* writer = nullptr;
-  REQUIRE(co_create(&reader, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<PipeWake*>(arg);
-    pollfd pf{s->rfd, POLLIN, 0};
-    s->poll_rc = co_poll(co_get_epoll_ct(), &pf, 1, 10000);
-    s->revents = pf.revents;
-    if (read(s->rfd, &s->got, 1) != 1) s->got = '?';
-    // Nothing more to read: a short timeout must expire and return 0.
-    const auto start = Clock::now();
-    pf.revents = 0;
-    s->timeout_rc = co_poll(co_get_epoll_ct(), &pf, 1, 30);
-    s->timeout_elapsed_ms = elapsed_ms(start);
-    s->reader_done = true;
-    return nullptr;
-  }, &st) == 0);
-  REQUIRE(co_create(&writer, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<PipeWake*>(arg);
-    (void)co_cond_timedwait(s->delay, 20);  // let the loop run (and block) first
-    if (write(s->wfd, "z", 1) == 1) s->writer_done = true;
-    return nullptr;
-  }, &st) == 0);
+  REQUIRE(co_create(
+              &reader, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<PipeWake*>(arg);
+                pollfd pf{s->rfd, POLLIN, 0};
+                s->poll_rc = co_poll(co_get_epoll_ct(), &pf, 1, 10000);
+                s->revents = pf.revents;
+                if (read(s->rfd, &s->got, 1) != 1) s->got = '?';
+                // Nothing more to read: a short timeout must expire and return 0.
+                const auto start = Clock::now();
+                pf.revents = 0;
+                s->timeout_rc = co_poll(co_get_epoll_ct(), &pf, 1, 30);
+                s->timeout_elapsed_ms = elapsed_ms(start);
+                s->reader_done = true;
+                return nullptr;
+              },
+              &st) == 0);
+  REQUIRE(co_create(
+              &writer, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<PipeWake*>(arg);
+                (void)co_cond_timedwait(s->delay, 20);  // let the loop run (and block) first
+                if (write(s->wfd, "z", 1) == 1) s->writer_done = true;
+                return nullptr;
+              },
+              &st) == 0);
 
   co_resume(reader);
   CHECK_FALSE(st.reader_done);  // parked in co_poll
@@ -363,9 +381,9 @@ TEST_CASE("libco: co_poll on a pipe parks the coroutine until another coroutine 
   CHECK_FALSE(st.writer_done);  // parked in the timed wait
 
   const auto start = Clock::now();
-  co_eventloop(co_get_epoll_ct(), +[](void* arg) -> int {
-    return static_cast<PipeWake*>(arg)->reader_done ? -1 : 0;
-  }, &st);
+  co_eventloop(
+      co_get_epoll_ct(),
+      +[](void* arg) -> int { return static_cast<PipeWake*>(arg)->reader_done ? -1 : 0; }, &st);
   CHECK(elapsed_ms(start) < 5000);
   CHECK(st.writer_done);
   CHECK(st.reader_done);
@@ -433,14 +451,17 @@ TEST_CASE("libco: co_cond_signal wakes the waiter promptly, before a 50 ms timer
   REQUIRE(co_create(&timer, nullptr, cond_timer, &st) == 0);
 
   SUBCASE("signal then yield from a coroutine started before the loop") {
-    REQUIRE(co_create(&signaller, nullptr, +[](void* arg) -> void* {
-      auto* s = static_cast<CondOrder*>(arg);
-      co_cond_signal(s->cond);
-      s->signalled_at = s->iterations;
-      s->order.push_back("signalled");
-      co_yield_ct();  // suspended for good: libco's co_yield is resumed only explicitly
-      return nullptr;
-    }, &st) == 0);
+    REQUIRE(co_create(
+                &signaller, nullptr,
+                +[](void* arg) -> void* {
+                  auto* s = static_cast<CondOrder*>(arg);
+                  co_cond_signal(s->cond);
+                  s->signalled_at = s->iterations;
+                  s->order.push_back("signalled");
+                  co_yield_ct();  // suspended for good: libco's co_yield is resumed only explicitly
+                  return nullptr;
+                },
+                &st) == 0);
     co_resume(waiter);
     co_resume(timer);
     co_resume(signaller);
@@ -450,15 +471,18 @@ TEST_CASE("libco: co_cond_signal wakes the waiter promptly, before a 50 ms timer
   }
 
   SUBCASE("signal from a coroutine the loop woke") {
-    REQUIRE(co_create(&signaller, nullptr, +[](void* arg) -> void* {
-      auto* s = static_cast<CondOrder*>(arg);
-      (void)co_cond_timedwait(s->never, 5);
-      co_cond_signal(s->cond);
-      s->signalled_at = s->iterations;
-      s->order.push_back("signalled");
-      co_yield_ct();
-      return nullptr;
-    }, &st) == 0);
+    REQUIRE(co_create(
+                &signaller, nullptr,
+                +[](void* arg) -> void* {
+                  auto* s = static_cast<CondOrder*>(arg);
+                  (void)co_cond_timedwait(s->never, 5);
+                  co_cond_signal(s->cond);
+                  s->signalled_at = s->iterations;
+                  s->order.push_back("signalled");
+                  co_yield_ct();
+                  return nullptr;
+                },
+                &st) == 0);
     co_resume(waiter);
     co_resume(timer);
     co_resume(signaller);
@@ -555,11 +579,14 @@ TEST_CASE("libco: co_cond_broadcast wakes every waiter, co_cond_signal only one"
   } st{co_cond_alloc()};
   std::vector<stCoRoutine_t*> cos(5, nullptr);
   for (auto& c : cos) {
-    REQUIRE(co_create(&c, nullptr, +[](void* arg) -> void* {
-      auto* s = static_cast<Shared*>(arg);
-      if (co_cond_timedwait(s->cond, -1) == 0) ++s->woken;
-      return nullptr;
-    }, &st) == 0);
+    REQUIRE(co_create(
+                &c, nullptr,
+                +[](void* arg) -> void* {
+                  auto* s = static_cast<Shared*>(arg);
+                  if (co_cond_timedwait(s->cond, -1) == 0) ++s->woken;
+                  return nullptr;
+                },
+                &st) == 0);
     co_resume(c);
   }
   co_cond_signal(st.cond);
@@ -581,21 +608,27 @@ TEST_CASE("libco: co_eventloop returns when pfn returns -1, not for other values
   } st{co_cond_alloc()};
   stCoRoutine_t* ticker = nullptr;
   // A coroutine that never ends: only pfn can end the loop.
-  REQUIRE(co_create(&ticker, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<Loop*>(arg);
-    for (;;) {
-      (void)co_cond_timedwait(s->tick, 5);
-      ++s->wakes;
-    }
-    return nullptr;
-  }, &st) == 0);
+  REQUIRE(co_create(
+              &ticker, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<Loop*>(arg);
+                for (;;) {
+                  (void)co_cond_timedwait(s->tick, 5);
+                  ++s->wakes;
+                }
+                return nullptr;
+              },
+              &st) == 0);
   co_resume(ticker);
-  co_eventloop(co_get_epoll_ct(), +[](void* arg) -> int {
-    auto* s = static_cast<Loop*>(arg);
-    ++s->calls;
-    if (s->calls < 5) return s->calls % 2;  // 0 and 1 keep the loop going
-    return -1;
-  }, &st);
+  co_eventloop(
+      co_get_epoll_ct(),
+      +[](void* arg) -> int {
+        auto* s = static_cast<Loop*>(arg);
+        ++s->calls;
+        if (s->calls < 5) return s->calls % 2;  // 0 and 1 keep the loop going
+        return -1;
+      },
+      &st);
   CHECK(st.calls == 5);
   CHECK(st.wakes >= 3);
   co_release(ticker);  // parked with a timer: released cleanly (LeakCheck: no timer left)
@@ -647,11 +680,14 @@ TEST_CASE("libco: co_reset of the running coroutine is refused") {
   resumed_after = 0;
   stCoRoutine_t* co = nullptr;
   std::string err;
-  REQUIRE(co_create(&co, nullptr, +[](void*) -> void* {
-    co_reset(co_self());
-    ++resumed_after;
-    return nullptr;
-  }, nullptr) == 0);
+  REQUIRE(co_create(
+              &co, nullptr,
+              +[](void*) -> void* {
+                co_reset(co_self());
+                ++resumed_after;
+                return nullptr;
+              },
+              nullptr) == 0);
   {
     StderrCapture capture;
     co_resume(co);
@@ -662,7 +698,8 @@ TEST_CASE("libco: co_reset of the running coroutine is refused") {
   co_release(co);
 }
 
-TEST_CASE("libco: co_create stack sizes: <= 0 is the default, small ones are raised, INT_MAX is EINVAL") {
+TEST_CASE(
+    "libco: co_create stack sizes: <= 0 is the default, small ones are raised, INT_MAX is EINVAL") {
   cofcgi_test::LeakCheck leaks;
   const auto noop = +[](void*) -> void* { return nullptr; };
   struct Case {
@@ -743,21 +780,27 @@ TEST_CASE("libco: co_enable_hook_sys is a per-coroutine flag") {
   const bool main_before = co_is_enable_sys_hook();
   stCoRoutine_t* a = nullptr;
   stCoRoutine_t* b = nullptr;
-  REQUIRE(co_create(&a, nullptr, +[](void* arg) -> void* {
-    auto* s = static_cast<Flags*>(arg);
-    s->a_initial = co_is_enable_sys_hook();
-    co_enable_hook_sys();
-    s->a_enabled = co_is_enable_sys_hook();
-    co_yield_ct();
-    s->a_after_yield = co_is_enable_sys_hook();
-    co_disable_hook_sys();
-    s->a_disabled = co_is_enable_sys_hook();
-    return nullptr;
-  }, &f) == 0);
-  REQUIRE(co_create(&b, nullptr, +[](void* arg) -> void* {
-    static_cast<Flags*>(arg)->b_initial = co_is_enable_sys_hook();
-    return nullptr;
-  }, &f) == 0);
+  REQUIRE(co_create(
+              &a, nullptr,
+              +[](void* arg) -> void* {
+                auto* s = static_cast<Flags*>(arg);
+                s->a_initial = co_is_enable_sys_hook();
+                co_enable_hook_sys();
+                s->a_enabled = co_is_enable_sys_hook();
+                co_yield_ct();
+                s->a_after_yield = co_is_enable_sys_hook();
+                co_disable_hook_sys();
+                s->a_disabled = co_is_enable_sys_hook();
+                return nullptr;
+              },
+              &f) == 0);
+  REQUIRE(co_create(
+              &b, nullptr,
+              +[](void* arg) -> void* {
+                static_cast<Flags*>(arg)->b_initial = co_is_enable_sys_hook();
+                return nullptr;
+              },
+              &f) == 0);
   co_resume(a);
   CHECK(co_is_enable_sys_hook() == main_before);  // A's flag is not the main stack's
   co_resume(b);
@@ -802,7 +845,8 @@ void* specific_routine(void* arg) {
 
 }  // namespace
 
-TEST_CASE("libco: co_setspecific/co_getspecific are per coroutine, pthread-specific on the main stack") {
+TEST_CASE(
+    "libco: co_setspecific/co_getspecific are per coroutine, pthread-specific on the main stack") {
   cofcgi_test::LeakCheck leaks;
   SpecificState st;
   REQUIRE(pthread_key_create(&st.key, nullptr) == 0);

@@ -1,13 +1,12 @@
 // co::Local<T>: one T per coroutine (and one for each thread's own stack), made on first
 // access and destroyed when its coroutine ends.
-#include "co_routine.h"
+#include <doctest/doctest.h>
 
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <doctest/doctest.h>
-
+#include "co_routine.h"
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
 

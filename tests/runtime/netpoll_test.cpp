@@ -1,6 +1,7 @@
 // The netpoller through its public face: co::wait_fd, co::fd_closing and co::poll_fds.
 // Readiness is edge-triggered, so every fd here is non-blocking and every wait follows an
 // operation that returned EAGAIN.
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -8,8 +9,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdint>

@@ -2,8 +2,7 @@
 // co_alloc_sharestack, co::make_shared_stacks + co::Options::shared_stacks). Every test keeps
 // data in a stack buffer and checks it after each switch: a wrong save/restore shows up as a
 // corrupted buffer.
-#include "co_routine.h"
-
+#include <doctest/doctest.h>
 #include <errno.h>
 
 #include <chrono>
@@ -14,8 +13,7 @@
 #include <system_error>
 #include <vector>
 
-#include <doctest/doctest.h>
-
+#include "co_routine.h"
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
 
@@ -115,7 +113,9 @@ TEST_CASE("shared stacks (libco): 1000 coroutines on 2 stacks keep their own 300
   for (auto* c : cos) co_release(c);
 }
 
-TEST_CASE("shared stacks (C++): 1000 co::go coroutines on 2 shared stacks keep their buffers across yields") {
+TEST_CASE(
+    "shared stacks (C++): 1000 co::go coroutines on 2 shared stacks keep their buffers across "
+    "yields") {
   cofcgi_test::LeakCheck leaks;
   constexpr int kCount = 1000;
   constexpr int kYields = 20;
@@ -172,7 +172,7 @@ TEST_CASE("shared stacks: releasing the coroutine that occupies a stack leaves t
   CHECK(b.errors == 0);
 
   REQUIRE(co_create(&cc, &attr, worker_routine, &c) == 0);
-  co_resume(cc);  // B copied out, C starts fresh on the same stack
+  co_resume(cc);   // B copied out, C starts fresh on the same stack
   co_release(cb);  // released while its bytes are saved off-stack (not the occupant)
   co_resume(cc);
   co_resume(cc);
@@ -274,7 +274,8 @@ void* nest_routine(void* arg) {
 
 }  // namespace
 
-TEST_CASE("shared stacks: nested co_resume of a coroutine on the same shared stack, and yields back") {
+TEST_CASE(
+    "shared stacks: nested co_resume of a coroutine on the same shared stack, and yields back") {
   cofcgi_test::LeakCheck leaks;
   Nest n;
   n.group = co_alloc_sharestack(1, 128 * 1024);

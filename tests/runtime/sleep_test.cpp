@@ -1,10 +1,9 @@
 // co::sleep_for / sleep_until and deadlines of WaitQueue::wait through the real scheduler:
 // concurrency of sleeps, wake order, a days-long deadline that never fires, and parking
 // outside a coroutine.
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <time.h>
-
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <system_error>

@@ -1,6 +1,7 @@
 // Private coroutine stacks: many live at once without exhausting mappings, reuse through the
 // pool, a guard page that turns overflow into a clear report, clear errors when memory runs
 // out, and rejection of absurd sizes.
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -17,12 +18,10 @@
 #include <string>
 #include <system_error>
 
-#include <doctest/doctest.h>
-
 #include "cofcgi/runtime.h"
 #include "leak_check.h"
-#include "sanitizers.h"   // white box: COFCGI_ASAN / COFCGI_TSAN
-#include "stack_pool.h"   // white box: the pool's per-size cap
+#include "sanitizers.h"  // white box: COFCGI_ASAN / COFCGI_TSAN
+#include "stack_pool.h"  // white box: the pool's per-size cap
 
 namespace {
 
@@ -57,7 +56,8 @@ bool guard_install_supported() {
 std::string read_all(int fd) {
   std::string text;
   char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
   return text;
 }
 
@@ -139,9 +139,9 @@ TEST_CASE("stacks: 100,000 live private-stack coroutines work and leave no leak"
   CHECK(finished == count);
   CHECK(alive.live_coroutines >= before.live_coroutines + static_cast<std::size_t>(count));
   CHECK(alive.stacks_in_use >= before.stacks_in_use + static_cast<std::size_t>(count));
-  MESSAGE("/proc/self/maps lines: " << maps_before << " before, " << maps_alive << " with "
-                                    << count << " coroutines alive");
-  CHECK(maps_alive < 30000);  // far from vm.max_map_count (65530)
+  MESSAGE("/proc/self/maps lines: " << maps_before << " before, " << maps_alive << " with " << count
+                                    << " coroutines alive");
+  CHECK(maps_alive < 30000);                                // far from vm.max_map_count (65530)
   if (guards_free) CHECK(maps_alive < maps_before + 1000);  // guards cost no mapping
   // All default-size: the pool keeps its cap and unmapped the rest.
   CHECK(co::stats().stacks_pooled == co::detail::StackPool::kMaxPerSize);
@@ -220,11 +220,14 @@ TEST_CASE("stacks: overflow into the guard page reports the coroutine and dies w
   const auto at = r.err.find("child coroutine id=");
   REQUIRE(at != std::string::npos);
   REQUIRE(std::sscanf(r.err.c_str() + at, "child coroutine id=%llu", &id) == 1);
-  const std::string expected = "stack overflow in coroutine #" + std::to_string(id) + " deep-recursion";
+  const std::string expected =
+      "stack overflow in coroutine #" + std::to_string(id) + " deep-recursion";
   CHECK(r.err.find(expected) != std::string::npos);
 }
 
-TEST_CASE("stacks: running out of address space is a std::system_error naming memory and vm.max_map_count") {
+TEST_CASE(
+    "stacks: running out of address space is a std::system_error naming memory and "
+    "vm.max_map_count") {
 #if defined(COFCGI_ASAN) || defined(COFCGI_TSAN)
   MESSAGE("sanitizer build: its own allocator would hit RLIMIT_AS first");
   return;
@@ -264,7 +267,8 @@ TEST_CASE("stacks: running out of address space is a std::system_error naming me
 TEST_CASE("stacks: absurd sizes are rejected with std::system_error(EINVAL)") {
   cofcgi_test::LeakCheck leaks;
   const auto einval = std::make_error_code(std::errc::invalid_argument);
-  const std::size_t sizes[] = {1, co::kMinStackSize - 1, co::kMaxStackSize + 1, std::size_t{2} << 30};
+  const std::size_t sizes[] = {1, co::kMinStackSize - 1, co::kMaxStackSize + 1,
+                               std::size_t{2} << 30};
   const co::LogLevel level = co::log_level();
   co::set_log_level(co::LogLevel::off);  // each rejection is logged; keep the output quiet
   for (std::size_t size : sizes) {

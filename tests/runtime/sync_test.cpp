@@ -1,10 +1,9 @@
 // Coroutine synchronization: co::Mutex, co::CondVar, co::Semaphore, co::WaitGroup and
 // co::Channel<T>, all parking coroutines of one thread.
+#include <doctest/doctest.h>
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>

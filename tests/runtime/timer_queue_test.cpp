@@ -136,7 +136,8 @@ TEST_CASE("TimerQueue: random inserts and cancels match a reference multiset") {
     // Partial expiry: exactly the deadlines <= now fire, in non-decreasing order.
     const Deadline now = range / 2;
     sink.fired.clear();
-    const std::size_t due = static_cast<std::size_t>(std::distance(ref.begin(), ref.upper_bound(now)));
+    const std::size_t due =
+        static_cast<std::size_t>(std::distance(ref.begin(), ref.upper_bound(now)));
     CHECK(q.expire(now) == due);
     REQUIRE(sink.fired.size() == due);
     std::vector<Deadline> fired_deadlines;
@@ -293,7 +294,8 @@ TEST_CASE("TimerQueue: one million pending timers inserted and cancelled") {
       if (q.next_deadline() != min) ok = false;
     }
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(ok);
   CHECK(q.size() == 0);
   CHECK(q.next_deadline() == kNoDeadline);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <dirent.h>
-
 #include <doctest/doctest.h>
 
 #include "cofcgi/runtime/scheduler.h"

@@ -216,9 +216,7 @@ MariadbServer::~MariadbServer() {
   }
 }
 
-std::string MariadbServer::log_tail(std::size_t lines) const {
-  return file_tail(log_path_, lines);
-}
+std::string MariadbServer::log_tail(std::size_t lines) const { return file_tail(log_path_, lines); }
 
 void MariadbServer::fail(const std::string& what) const {
   throw MariadbServerError("mariadb fixture (" + dir_ + "): " + what + "\n--- " + log_path_ +

@@ -3,5 +3,6 @@
 // getaddrinfo & co. the executable never names). See hooks/README.md, "Linking".
 extern "C" const int cofcgi_adapters_linked;
 namespace {
-[[maybe_unused]] __attribute__((used)) const int* const cofcgi_adapters_anchor = &cofcgi_adapters_linked;
+[[maybe_unused]] __attribute__((used)) const int* const cofcgi_adapters_anchor =
+    &cofcgi_adapters_linked;
 }

@@ -11,7 +11,8 @@
 namespace co::hooks {
 // set_env_list registers names whose setenv/getenv/unsetenv/putenv are private to each
 // coroutine (libco's co_set_env_list). Names accumulate; thread-safe.
-__attribute__((visibility("default"))) void set_env_list(const char* const* names, std::size_t count);
+__attribute__((visibility("default"))) void set_env_list(const char* const* names,
+                                                         std::size_t count);
 }  // namespace co::hooks
 
 namespace co::hooks {
