@@ -102,74 +102,95 @@ Listener listen_unix(const std::string& path, const ServerOptions& options) {
   return l;
 }
 
-Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
-  std::string host;
-  std::string port;
+// A TCP address to bind: family, sockaddr and its length.
+struct TcpAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = AF_INET;
+};
+
+// split_host_port reads "HOST:PORT" or "[V6]:PORT".
+void split_host_port(const std::string& spec, std::string* host, std::string* port) {
   if (!spec.empty() && spec[0] == '[') {
     const std::size_t close = spec.find(']');
     if (close == std::string::npos || close + 1 >= spec.size() || spec[close + 1] != ':') {
       errno = EINVAL;
       fail("bad listen address " + spec);
     }
-    host = spec.substr(1, close - 1);
-    port = spec.substr(close + 2);
-  } else {
-    const std::size_t colon = spec.rfind(':');
-    if (colon == std::string::npos) {
-      errno = EINVAL;
-      fail("listen address needs HOST:PORT or unix:PATH: " + spec);
-    }
-    host = spec.substr(0, colon);
-    port = spec.substr(colon + 1);
+    *host = spec.substr(1, close - 1);
+    *port = spec.substr(close + 2);
+    return;
   }
+  const std::size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) {
+    errno = EINVAL;
+    fail("listen address needs HOST:PORT or unix:PATH: " + spec);
+  }
+  *host = spec.substr(0, colon);
+  *port = spec.substr(colon + 1);
+}
+
+// parse_tcp_address: numeric hosts only (and "localhost", "*", ""): the server must not
+// depend on name resolution to start.
+TcpAddress parse_tcp_address(const std::string& spec) {
+  std::string host, port;
+  split_host_port(spec, &host, &port);
   char* end = nullptr;
   const long port_number = std::strtol(port.c_str(), &end, 10);
   if (port.empty() || *end != '\0' || port_number < 0 || port_number > 65535) {
     errno = EINVAL;
     fail("bad port in " + spec);
   }
-  sockaddr_storage storage{};
-  socklen_t len = 0;
-  int family = AF_INET;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
   if (host.empty() || host == "*") host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  TcpAddress a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
   if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(static_cast<std::uint16_t>(port_number));
-    len = sizeof *v4;
+    a.length = sizeof *v4;
   } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    family = AF_INET6;
+    a.family = AF_INET6;
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(static_cast<std::uint16_t>(port_number));
-    len = sizeof *v6;
-  } else if (host == "localhost") {
-    ::inet_pton(AF_INET, "127.0.0.1", &v4->sin_addr);
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<std::uint16_t>(port_number));
-    len = sizeof *v4;
+    a.length = sizeof *v6;
   } else {
     errno = EINVAL;
     fail("listen host must be a numeric address: " + host);
   }
+  return a;
+}
+
+// bound_text: where the socket really listens (the port the kernel chose for ":0").
+std::string bound_text(int fd, int family) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    return std::string(text) + ":" + std::to_string(ntohs(v4->sin_port));
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+  ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+  return "[" + std::string(text) + "]:" + std::to_string(ntohs(v6->sin6_port));
+}
+
+Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
+  const TcpAddress address = parse_tcp_address(spec);
   Listener l;
-  l.fd.reset(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  l.fd.reset(::socket(address.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!l.fd) fail("socket");
   const int one = 1;
   ::setsockopt(l.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&storage), len) != 0) fail("bind " + spec);
-  if (::listen(l.fd.get(), options.backlog) != 0) fail("listen " + spec);
-  // Report the port the kernel chose for ":0".
-  socklen_t blen = sizeof storage;
-  ::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&storage), &blen);
-  char text[INET6_ADDRSTRLEN] = {};
-  if (family == AF_INET) {
-    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    l.bound = std::string(text) + ":" + std::to_string(ntohs(v4->sin_port));
-  } else {
-    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    l.bound = "[" + std::string(text) + "]:" + std::to_string(ntohs(v6->sin6_port));
+  if (::bind(l.fd.get(), reinterpret_cast<const sockaddr*>(&address.storage), address.length) !=
+      0) {
+    fail("bind " + spec);
   }
+  if (::listen(l.fd.get(), options.backlog) != 0) fail("listen " + spec);
+  l.bound = bound_text(l.fd.get(), address.family);
   l.is_tcp = true;
   return l;
 }
