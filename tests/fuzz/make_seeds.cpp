@@ -6,6 +6,7 @@
 //                     (the contents of one request's records, joined) of every records case
 //   OUT_DIR/stream/   every records case prefixed with read sizes (record_stream_fuzz.cpp):
 //                     one read of it all, reads of 1 byte, and a few uneven sizes
+//   OUT_DIR/connection/  whole conversations for connection_fuzz (connection_seeds.h)
 // and OUT_DIR/stamp last (the build's output). Seeds are never committed: the .md is the
 // source.
 #include <cstdint>
@@ -20,6 +21,7 @@
 
 #include "codec_test_util.h"
 #include "cofcgi/cgi/record.h"
+#include "connection_seeds.h"
 
 namespace {
 
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
   try {
     const fs::path out_dir = argv[2];
     fs::remove(out_dir / "stamp");
-    for (const char* sub : {"records", "pairs", "stream"}) {
+    for (const char* sub : {"records", "pairs", "stream", "connection"}) {
       fs::remove_all(out_dir / sub);
       fs::create_directories(out_dir / sub);
     }
@@ -106,6 +108,10 @@ int main(int argc, char** argv) {
             stream);
         ++files;
       }
+    }
+    for (const auto& [name, input] : connection_seeds::all()) {
+      write_file(out_dir / "connection" / name, input);
+      ++files;
     }
     write_file(out_dir / "stamp",
                std::to_string(files) + " seeds from " + std::to_string(n) + " corpus cases\n");
