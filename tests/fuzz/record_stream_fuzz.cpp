@@ -1,7 +1,8 @@
 // libFuzzer target: a record stream arriving in pieces. The input is
 //   [k] [k piece sizes] [stream...]
 // k = first byte % 16; each size byte b is one read of b bytes (0: a read of 8192, a full
-// scratch buffer); the sizes repeat until the stream is used up (k = 0: one read of it all).
+// scratch buffer); the sizes repeat for the first 1024 reads (k = 0: one read of it all),
+// then the rest comes in reads of 8192 (a 64 KiB record a byte at a time would only be slow).
 // The pieces go through a reassembly loop shaped like the server's connection reader
 // (cgi/src/connection.cpp, ConnectionReader::run: append what arrived, parse every whole
 // record from the front, keep the rest, give the buffer back when it is empty). The records
@@ -10,7 +11,7 @@
 // same place, and, once the header is there, exactly the record that then arrives.
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -21,11 +22,14 @@ namespace {
 
 using namespace co::cgi;
 
+constexpr std::size_t kSizedReads = 1024;
+
 struct Event {
   enum Kind { record, end, incomplete, bad_version } kind;
   std::uint8_t type = 0;
   std::uint16_t request_id = 0;
-  std::string content;
+  std::size_t content_at = 0;  // where the content is in the stream (its bytes are checked)
+  std::size_t content_size = 0;
   std::uint8_t padding = 0;
   std::size_t needed = 0;
   bool operator==(const Event&) const = default;
@@ -38,8 +42,8 @@ Event final_event(Event::Kind kind, std::size_t needed = 0) {
   return e;
 }
 
-Event record_event(const Record& r) {
-  return {Event::record, r.type, r.request_id, std::string(r.content), r.padding, 0};
+Event record_event(const Record& r, std::size_t content_at) {
+  return {Event::record, r.type, r.request_id, content_at, r.content.size(), r.padding, 0};
 }
 
 std::vector<Event> whole_stream(std::string_view stream) {
@@ -61,7 +65,7 @@ std::vector<Event> whole_stream(std::string_view stream) {
       return out;
     }
     COFCGI_FUZZ_CHECK(res.consumed >= kHeaderSize && res.consumed <= stream.size() - offset);
-    out.push_back(record_event(r));
+    out.push_back(record_event(r, offset + kHeaderSize));
     offset += res.consumed;
   }
 }
@@ -74,8 +78,11 @@ std::vector<Event> in_pieces(std::string_view stream, std::string_view sizes) {
   while (fed < stream.size()) {
     std::size_t n = stream.size() - fed;
     if (!sizes.empty()) {
-      const auto b = static_cast<unsigned char>(sizes[next_size++ % sizes.size()]);
-      const std::size_t piece = b == 0 ? 8192 : b;
+      std::size_t piece = 8192;
+      if (next_size < kSizedReads) {
+        const auto b = static_cast<unsigned char>(sizes[next_size++ % sizes.size()]);
+        if (b != 0) piece = b;
+      }
       if (piece < n) n = piece;
     }
     pending.insert(pending.end(), stream.data() + fed, stream.data() + fed + n);
@@ -102,7 +109,13 @@ std::vector<Event> in_pieces(std::string_view stream, std::string_view sizes) {
       if (asked > kHeaderSize) COFCGI_FUZZ_CHECK(res.consumed == asked);
       COFCGI_FUZZ_CHECK(r.content.data() == pending.data() + offset + kHeaderSize);
       asked = 0;
-      out.push_back(record_event(r));
+      // pending[0] is stream[fed - pending.size()]: the content must be the stream's bytes.
+      const std::size_t content_at = fed - pending.size() + offset + kHeaderSize;
+      COFCGI_FUZZ_CHECK(content_at + r.content.size() <= stream.size());
+      COFCGI_FUZZ_CHECK(
+          r.content.empty() ||
+          std::memcmp(r.content.data(), stream.data() + content_at, r.content.size()) == 0);
+      out.push_back(record_event(r, content_at));
       offset += res.consumed;
     }
     if (offset == pending.size()) {
