@@ -8,7 +8,8 @@
 // because a connection holding no body bytes of its own may always read (so a handler
 // waiting for its body progresses however full the process is), and a read is never split.
 // A connection alone holds at most max_buffered_body_per_connection, except while one of its
-// handlers waits for its whole body (see begin_whole_body_wait): then up to max_body.
+// handlers waits for its whole body (see begin_whole_body_wait): then up to max_body, still
+// within the process's cap (a body that cannot fit is refused with 413).
 #pragma once
 
 #include <atomic>
@@ -38,6 +39,7 @@ class BodyBudget {
   // waits; the process's cap still holds. Counted, as several requests may wait at once.
   void begin_whole_body_wait();
   void end_whole_body_wait() { --whole_body_waits_; }
+  int whole_body_waits() const { return whole_body_waits_; }
   std::size_t held() const { return held_; }
   // wait_for_room parks the reader until release() or wake(); false at the deadline.
   bool wait_for_room(co::Deadline deadline) { return room_.wait_until(deadline); }

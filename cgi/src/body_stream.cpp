@@ -66,10 +66,15 @@ std::size_t BodyStream::read(char* buf, std::size_t n) {
 }
 
 void BodyStream::wait_until_received() {
-  if (state_ != State::receiving) return;
-  budget_.begin_whole_body_wait();
-  while (state_ == State::receiving) ready_.wait_until();
-  budget_.end_whole_body_wait();
+  if (state_ == State::receiving) {
+    waiting_for_whole_ = true;
+    budget_.begin_whole_body_wait();
+    while (state_ == State::receiving) ready_.wait_until();
+    budget_.end_whole_body_wait();
+    waiting_for_whole_ = false;
+  }
+  if (state_ == State::abandoned) throw RequestAborted();
+  if (state_ == State::over_limit) throw BodyTooLarge();
 }
 
 }  // namespace co::cgi::detail

@@ -35,12 +35,14 @@ class BodyStream {
   // The handler's side. read parks until bytes are there: how many were copied, 0 at the
   // end. Throws RequestAborted (abandoned) or BodyTooLarge (over_limit).
   std::size_t read(char* buf, std::size_t n);
-  // wait_until_received parks until the whole body arrived (or the stream is over another
-  // way).
+  // wait_until_received parks until the whole body arrived; throws BodyTooLarge when it
+  // cannot be held (over max_body, or the process's body buffer is full), RequestAborted
+  // when the request is gone.
   void wait_until_received();
 
   State state() const { return state_; }
   bool receiving() const { return state_ == State::receiving; }
+  bool waiting_for_whole() const { return waiting_for_whole_; }
   std::size_t received() const { return received_; }
 
  private:
@@ -52,6 +54,7 @@ class BodyStream {
   std::string pending_;   // received; the handler has read up to read_
   std::size_t read_ = 0;  // consumed from the front lazily: no quadratic erase
   std::size_t received_ = 0;
+  bool waiting_for_whole_ = false;  // in wait_until_received
   co::CondVar ready_;
 };
 

@@ -41,6 +41,7 @@ class ConnectionReader {
   bool read_more();
   bool park_on_socket();
   bool wait_for_body_room();
+  bool refuse_whole_body_waits();
   bool flush_replies();
   co::Deadline next_deadline() const;
   bool deadline_expired();
@@ -49,7 +50,7 @@ class ConnectionReader {
   bool on_begin(const Record& r);
   bool on_params(RequestState& req, std::string_view content);
   bool finish_params(RequestState& req);
-  void on_stdin(RequestState& req, std::string_view content);
+  bool on_stdin(RequestState& req, std::string_view content);
   void on_abort(RequestState& req);
 
   Connection& conn_;
@@ -163,11 +164,14 @@ bool ConnectionReader::park_on_socket() {
 }
 
 // The connection holds too much unread body: read nothing until handlers read theirs. The
-// time spent here does not count against the web server's body deadlines.
+// time spent here does not count against the web server's body deadlines. A handler waiting
+// for its whole body (its first flush) lifts the connection's cap; when the process's cap
+// stops the reader even so, nobody can make room: those bodies are refused (413).
 bool ConnectionReader::wait_for_body_room() {
   records_since_park_ = 0;
   conn_.set_reader_wait(Connection::ReaderWait::budget);
   while (conn_.budget().over() && !conn_.wake_requested() && !should_end()) {
+    if (refuse_whole_body_waits()) break;
     conn_.budget().wait_for_room(co::kNoDeadline);
   }
   conn_.set_reader_wait(Connection::ReaderWait::none);
@@ -175,6 +179,21 @@ bool ConnectionReader::wait_for_body_room() {
   for (const auto& [id, req] : conn_.active()) req->body_activity_ns = now;
   if (partial_since_ != 0) partial_since_ = now;
   return true;
+}
+
+// refuse_whole_body_waits: true when it refused a body.
+bool ConnectionReader::refuse_whole_body_waits() {
+  bool refused = false;
+  for (const auto& [id, req] : conn_.active()) {
+    if (!req->body.waiting_for_whole() || !req->body.receiving()) continue;
+    refused = true;
+    conn_.thread().protocol_log.warn(
+        "fastcgi: request %u waits for its whole body but max_buffered_body (%zu bytes) is "
+        "reached; answered 413",
+        id, options_.max_buffered_body);
+    req->body.mark_over_limit();
+  }
+  return refused;
 }
 
 co::Deadline ConnectionReader::next_deadline() const {
@@ -235,7 +254,7 @@ bool ConnectionReader::on_record(const Record& r) {
   }
   switch (static_cast<RecordType>(r.type)) {
     case RecordType::params: return on_params(*req, r.content);
-    case RecordType::stdin_stream: on_stdin(*req, r.content); return true;
+    case RecordType::stdin_stream: return on_stdin(*req, r.content);
     case RecordType::abort_request: on_abort(*req); return true;
     case RecordType::data: return true;  // FILTER's data stream: not served
     default:
@@ -340,12 +359,22 @@ bool ConnectionReader::finish_params(RequestState& req) {
   return true;
 }
 
-void ConnectionReader::on_stdin(RequestState& req, std::string_view content) {
+// STDIN before the end of PARAMS is refused: no web server sends it, and those bytes would
+// count in the body budget with no handler yet to read them (the reader would stop reading
+// for good, the end of PARAMS unread: found by connection_fuzz).
+bool ConnectionReader::on_stdin(RequestState& req, std::string_view content) {
+  if (req.phase == RequestPhase::reading_params) {
+    conn_.thread().protocol_log.warn(
+        "fastcgi: STDIN for request %u before the end of its PARAMS; closing", req.id);
+    return false;
+  }
   req.body_activity_ns = co::now_ns();
-  if (content.empty())
+  if (content.empty()) {
     req.body.end();
-  else
+  } else {
     req.body.append(content);
+  }
+  return true;
 }
 
 // ABORT_REQUEST is answered with END_REQUEST at once (the spec asks for it; a handler may be

@@ -40,8 +40,7 @@ std::chrono::milliseconds millis(const std::string& flag, const std::string& val
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
       {"--listen", "ADDR",
-       "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: fd 0 if it is a listening "
-       "socket, else 127.0.0.1:9000)",
+       "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: a listening fd 0, or 127.0.0.1:9000)",
        [](ServerOptions& o, const std::string& v) { o.listen = v; }},
       {"--threads", "N", "server threads, each with its own scheduler (default 1)",
        [](ServerOptions& o, const std::string& v) {
@@ -65,11 +64,28 @@ const std::vector<Flag>& flags() {
        [](ServerOptions& o, const std::string& v) {
          o.max_connections = number("--max-connections", v);
        }},
+      {"--max-requests-in-flight", "N",
+       "requests per process; over: FCGI_OVERLOADED (default 10000)",
+       [](ServerOptions& o, const std::string& v) {
+         o.max_requests_in_flight = number("--max-requests-in-flight", v);
+       }},
+      {"--max-buffered-body", "BYTES", "unread request bodies per process (default 256 MiB)",
+       [](ServerOptions& o, const std::string& v) {
+         o.max_buffered_body = number("--max-buffered-body", v);
+       }},
+      {"--max-buffered-body-per-connection", "BYTES", "the same per connection (default 1 MiB)",
+       [](ServerOptions& o, const std::string& v) {
+         o.max_buffered_body_per_connection = number("--max-buffered-body-per-connection", v);
+       }},
       {"--stack-size", "BYTES", "handler coroutine stack (default 128 KiB)",
        [](ServerOptions& o, const std::string& v) { o.stack_size = number("--stack-size", v); }},
       {"--idle-timeout", "MS", "close a connection idle this long (default 60000)",
        [](ServerOptions& o, const std::string& v) {
          o.idle_timeout = millis("--idle-timeout", v);
+       }},
+      {"--params-timeout", "MS", "BEGIN_REQUEST to the end of its params (default 10000)",
+       [](ServerOptions& o, const std::string& v) {
+         o.params_timeout = millis("--params-timeout", v);
        }},
       {"--record-timeout", "MS", "a record's first byte to its last (default 10000)",
        [](ServerOptions& o, const std::string& v) {
@@ -78,6 +94,14 @@ const std::vector<Flag>& flags() {
       {"--body-timeout", "MS", "longest pause in a request body (default 60000)",
        [](ServerOptions& o, const std::string& v) {
          o.body_timeout = millis("--body-timeout", v);
+       }},
+      {"--write-timeout", "MS", "a web server that stops reading (default 60000)",
+       [](ServerOptions& o, const std::string& v) {
+         o.write_timeout = millis("--write-timeout", v);
+       }},
+      {"--grace-period", "MS", "SIGTERM: how long requests in flight may finish (default 10000)",
+       [](ServerOptions& o, const std::string& v) {
+         o.grace_period = millis("--grace-period", v);
        }},
       {"--access-log", nullptr, "one line per request: method URI status bytes duration",
        [](ServerOptions& o, const std::string&) { o.access_log = true; }},
@@ -91,9 +115,9 @@ void print_help(const char* program, std::string_view app_options_help) {
   std::printf("usage: %s [options]\n\nServer options:\n", program);
   for (const Flag& f : flags()) {
     const std::string left = std::string(f.name) + (f.value ? std::string(" ") + f.value : "");
-    std::printf("  %-24s %s\n", left.c_str(), f.help);
+    std::printf("  %-40s %s\n", left.c_str(), f.help);
   }
-  std::printf("  %-24s %s\n  %-24s %s\n", "--help", "this text", "--version", "the cofcgi version");
+  std::printf("  %-40s %s\n  %-40s %s\n", "--help", "this text", "--version", "the cofcgi version");
   if (!app_options_help.empty()) {
     std::printf("\n%.*s", static_cast<int>(app_options_help.size()), app_options_help.data());
     if (app_options_help.back() != '\n') std::printf("\n");

@@ -682,6 +682,48 @@ TEST_CASE_FIXTURE(cofcgi_test::LeakCheck,
   CHECK(seen.entered.load() == 0);
 }
 
+// ---- the body budget never waits for room nobody can make (found by connection_fuzz) ----
+
+TEST_CASE_FIXTURE(cofcgi_test::LeakCheck,
+                  "STDIN sent before the end of PARAMS cannot pin a connection: it is closed") {
+  Seen seen;
+  ServerOptions o = hostile_options();
+  o.max_buffered_body_per_connection = 64 * 1024;
+  InProcessServer server(o, hostile_handler(&seen));
+  FcgiConn conn(server.address());
+  // PARAMS begun, not ended; then a body over the connection's budget for that request,
+  // which has no handler yet to read it; then the end of PARAMS.
+  conn.send(begin_request(1) +
+            record(kParams, 1, encode_pairs(cgi_params("GET", "/body", 200000))));
+  conn.try_send(stream(kStdin, 1, std::string(200000, 'b'), 32768));
+  conn.try_send(record(kParams, 1, ""));
+  CHECK_MESSAGE(conn.wait_closed(loose(10000ms)), "the connection is still open");
+  CHECK(seen.entered.load() == 0);
+  FcgiConn other(server.address());
+  check_hello(other.request(1, cgi_params("GET", "/after")), "/after");
+}
+
+TEST_CASE_FIXTURE(
+    cofcgi_test::LeakCheck,
+    "a handler that flushes before reading, with the process's body buffer full, gets 413") {
+  Seen seen;
+  ServerOptions o = hostile_options();
+  o.max_body = 1024 * 1024;
+  o.max_buffered_body = 64 * 1024;  // smaller than the body: it can never be held whole
+  InProcessServer server(o, hostile_handler(&seen));
+  FcgiConn conn(server.address());
+  const std::string body(300000, 'b');
+  conn.send(begin_request(1) +
+            stream(kParams, 1, encode_pairs(cgi_params("POST", "/stream", body.size()))));
+  conn.try_send(stream(kStdin, 1, body, 32768));
+  const FcgiReply reply = conn.read_reply(1, loose(10000ms));
+  REQUIRE_MESSAGE(reply.complete,
+                  "no answer: the reader waits for room the waiting handler cannot make");
+  CHECK(parse_cgi_response(reply.out).status == 413);
+  FcgiConn other(server.address());
+  check_hello(other.request(1, cgi_params("GET", "/after")), "/after");
+}
+
 // StderrCapture: while it lives, fd 2 (where co::log_printf writes, one write() per line)
 // goes to a file; text() is what was written so far. The log level is raised to info
 // meanwhile (COFCGI_LOG_LEVEL may have silenced it).
