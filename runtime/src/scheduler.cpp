@@ -272,63 +272,27 @@ void Scheduler::yield_current() {
   switch_to(self, self->resumer);
 }
 
-// plain_switch tells whether switching to `to` is switch_to() minus everything but the
-// registers: `to` owns its stack (private, or already the occupant of its shared one) and no
-// sanitizer needs telling.
-bool Scheduler::plain_switch(const Coroutine* to) const {
-#if defined(COFCGI_ASAN) || defined(COFCGI_TSAN)
-  (void)to;
-  return false;
-#else
-  return to->shared == nullptr || to->shared->occupant == to;
-#endif
+// hand_over moves the thread's per-coroutine state from `from` to `to` before every switch:
+// the C++ exception globals (exception_state.h), errno and current_.
+__attribute__((always_inline)) inline void Scheduler::hand_over(Coroutine* from, Coroutine* to) {
+  switch_exception_state(eh_globals_, from->eh, to->eh);
+  hand_over_errno(from, to);
+  current_ = to;
 }
 
-// tail_switch is switch_to() for a plain_switch() target, meant to be the caller's last
-// statement: the asm routine is then reached by a jump (sibling call) and goes back to
-// whoever called the caller with an indirect jump, so no `ret` executes after the switch.
-__attribute__((always_inline)) inline void Scheduler::tail_switch(Coroutine* from, Coroutine* to) {
-  swap_exception_state(eh_globals_, from->eh, to->eh);
-  // errno is per thread, but a parked coroutine must find its own when it resumes.
-  from->saved_errno = *errno_;
+// tail_switch_slow: tail_switch() with exception state to move or a different errno to
+// restore; `from`'s errno is already saved.
+[[gnu::noinline]] void Scheduler::tail_switch_slow(Coroutine* from, Coroutine* to) {
+  switch_exception_state(eh_globals_, from->eh, to->eh);
   *errno_ = to->saved_errno;
   current_ = to;
   cofcgi_switch_context(&from->sp, to->sp);
 }
 
-namespace {
-// The fallbacks of the tail paths, out of line: inlined, they would make the fast paths save
-// and restore every callee-saved register.
-[[gnu::noinline]] void resume_slow(Scheduler& s, Coroutine* co) { (void)s.resume(co); }
-[[gnu::noinline]] void yield_slow(Scheduler& s) { s.yield_current(); }
-}  // namespace
-
-void Scheduler::resume_tail(Coroutine* co) {
-  // The fast path takes what co_resume meets: a coroutine never run or one that yielded.
-  // Everything else (queued ready, errors to report, a finished detached coroutine to
-  // destroy after the switch) goes through resume().
-  const CoState state = co->state;
-  const bool fast = state == CoState::suspended || state == CoState::created;
-  if (!fast || co->detached || !plain_switch(co)) {
-    resume_slow(*this, co);
-    return;
-  }
-  Coroutine* from = current_;
-  co->resumer = from;
-  co->state = CoState::running;
-  tail_switch(from, co);
-}
-
-void Scheduler::yield_tail() {
-  Coroutine* self = current_;
-  Coroutine* to = self->resumer;
-  if (!plain_switch(to)) {
-    yield_slow(*this);
-    return;
-  }
-  self->state = CoState::suspended;
-  tail_switch(self, to);
-}
+// The fallbacks of the tail paths (scheduler.h), out of line: inlined, they would make the
+// fast paths save and restore every callee-saved register.
+[[gnu::noinline]] void Scheduler::resume_slow(Coroutine* co) { (void)resume(co); }
+[[gnu::noinline]] void Scheduler::yield_slow() { yield_current(); }
 
 WakeReason Scheduler::park(Deadline deadline) {
   Coroutine* self = current_;
@@ -483,11 +447,7 @@ void Scheduler::mover_main(void* arg) {
 }
 
 void Scheduler::switch_to(Coroutine* from, Coroutine* to) {
-  swap_exception_state(eh_globals_, from->eh, to->eh);
-  // errno is per thread, but a parked coroutine must find its own when it resumes.
-  from->saved_errno = *errno_;
-  *errno_ = to->saved_errno;
-  current_ = to;
+  hand_over(from, to);
   SharedStack* s = to->shared;
   if (s != nullptr && s->occupant != to) {
     if (from->shared == s) {

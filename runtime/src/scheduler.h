@@ -13,10 +13,12 @@
 #include <mutex>
 #include <vector>
 
+#include "arch/context.h"
 #include "cofcgi/runtime/options.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "coroutine.h"
 #include "netpoller_epoll.h"
+#include "shared_stack.h"
 #include "stack_pool.h"
 #include "timer_queue.h"
 #include "unique_fd.h"
@@ -55,7 +57,8 @@ class Scheduler {
   // no sanitizer bookkeeping they end in a tail call of the asm switch, which returns to
   // the other side with an indirect jump: no `ret` runs through frames the return-stack
   // predictor does not know (each such ret is a mispredict, ~14 ns here). Otherwise they
-  // are resume() and yield_current().
+  // are resume() and yield_current(). Inline (below), so that co_resume and co_yield_ct
+  // are one function each on the fast path.
   void resume_tail(Coroutine* co);
   void yield_tail();
   // park blocks the current coroutine until make_ready() or the deadline. The caller links
@@ -89,10 +92,15 @@ class Scheduler {
   static void destroy_for_this_thread(void*);
   static void coroutine_main(void* arg);
   static void mover_main(void* arg);
+  void hand_over(Coroutine* from, Coroutine* to);
+  void hand_over_errno(Coroutine* from, Coroutine* to);
   void switch_to(Coroutine* from, Coroutine* to);
   void raw_switch(Coroutine* from, Coroutine* to);
   bool plain_switch(const Coroutine* to) const;
   void tail_switch(Coroutine* from, Coroutine* to);
+  void tail_switch_slow(Coroutine* from, Coroutine* to);
+  void resume_slow(Coroutine* co);
+  void yield_slow();
   void finish_current();
   void run_posted();
   void finish_switch_annotation(Coroutine* self);
@@ -126,5 +134,76 @@ class Scheduler {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
 };
+
+// plain_switch tells whether switching to `to` is switch_to() minus everything but the
+// registers: `to` owns its stack (private, or already the occupant of its shared one) and no
+// sanitizer needs telling.
+inline bool Scheduler::plain_switch(const Coroutine* to) const {
+#if defined(COFCGI_ASAN) || defined(COFCGI_TSAN)
+  (void)to;
+  return false;
+#else
+  // Written so that the common case, a private stack, falls through (no taken branch).
+  if (__builtin_expect(to->shared != nullptr, 0)) return to->shared->occupant == to;
+  return true;
+#endif
+}
+
+// hand_over_errno: errno is per thread, but a parked coroutine must find its own when it
+// resumes. Written only when it differs: usually both sides hold the same value.
+__attribute__((always_inline)) inline void Scheduler::hand_over_errno(Coroutine* from,
+                                                                      Coroutine* to) {
+  const int live = *errno_;
+  from->saved_errno = live;
+  const int next = to->saved_errno;
+  if (next != live) [[unlikely]]
+    *errno_ = next;
+}
+
+// tail_switch is switch_to() for a plain_switch() target, meant to be the caller's last
+// statement: the asm routine is then reached by a jump (sibling call) and goes back to
+// whoever called the caller with an indirect jump, so no `ret` executes after the switch.
+// The fast path is for the common switch: no exception state on either side
+// (exception_state.h) and the same errno value on both, so that only `from`'s errno is
+// stored; one branch tests both. Anything else takes the out-of-line tail_switch_slow,
+// which keeps the fast path free of callee-saved registers.
+__attribute__((always_inline)) inline void Scheduler::tail_switch(Coroutine* from, Coroutine* to) {
+  const int live_errno = *errno_;
+  from->saved_errno = live_errno;
+  if ((exception_state_bits(eh_globals_, to->eh) |
+       static_cast<unsigned int>(to->saved_errno ^ live_errno)) != 0) [[unlikely]] {
+    tail_switch_slow(from, to);
+    return;
+  }
+  current_ = to;
+  cofcgi_switch_context(&from->sp, to->sp);
+}
+
+inline void Scheduler::resume_tail(Coroutine* co) {
+  // The fast path takes what co_resume meets: a coroutine never run or one that yielded.
+  // Everything else (queued ready, errors to report, a finished detached coroutine to
+  // destroy after the switch) goes through resume().
+  const CoState state = co->state;
+  const bool fast = state == CoState::suspended || state == CoState::created;
+  if (!fast || co->detached || !plain_switch(co)) [[unlikely]] {
+    resume_slow(co);
+    return;
+  }
+  Coroutine* from = current_;
+  co->resumer = from;
+  co->state = CoState::running;
+  tail_switch(from, co);
+}
+
+inline void Scheduler::yield_tail() {
+  Coroutine* self = current_;
+  Coroutine* to = self->resumer;
+  if (!plain_switch(to)) [[unlikely]] {
+    yield_slow();
+    return;
+  }
+  self->state = CoState::suspended;
+  tail_switch(self, to);
+}
 
 }  // namespace co::detail
