@@ -14,13 +14,14 @@ namespace examples {
 // For --help (parse_server_args appends it to the server's options).
 inline constexpr const char* kMysqlArgsHelp =
     "MariaDB options:\n"
-    "  --mysql-socket PATH      unix socket of the server (or --mysql-host/--mysql-port)\n"
-    "  --mysql-host HOST        TCP host\n"
-    "  --mysql-port PORT        TCP port (default 3306)\n"
-    "  --mysql-user USER        (default root)\n"
-    "  --mysql-password PW\n"
-    "  --mysql-db NAME\n"
-    "  --pool N                 connections per server thread\n";
+    "  --mysql-socket PATH                unix socket of the server (or "
+    "--mysql-host/--mysql-port)\n"
+    "  --mysql-host HOST                        TCP host\n"
+    "  --mysql-port PORT                        TCP port (default 3306)\n"
+    "  --mysql-user USER                        (default root)\n"
+    "  --mysql-password                         PW\n"
+    "  --mysql-db                               NAME\n"
+    "  --pool N                                 connections per server thread\n";
 
 inline co::mysql::Config parse_mysql_args(const std::vector<std::string>& args) {
   co::mysql::Config config;

@@ -20,7 +20,7 @@ void BodyBudget::begin_whole_body_wait() {
 }
 
 bool BodyBudget::over() const {
-  if (held_ >= connection_cap_ && whole_body_waits_ == 0) return true;
+  if (held_ - lifted_ >= connection_cap_) return true;
   return held_ > 0 && process_total_.load(std::memory_order_relaxed) >= process_cap_;
 }
 

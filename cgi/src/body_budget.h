@@ -7,9 +7,9 @@
 //   max_buffered_body + connections * (one read, 64 KiB + one record, 64 KiB)
 // because a connection holding no body bytes of its own may always read (so a handler
 // waiting for its body progresses however full the process is), and a read is never split.
-// A connection alone holds at most max_buffered_body_per_connection, except while one of its
-// handlers waits for its whole body (see begin_whole_body_wait): then up to max_body, still
-// within the process's cap (a body that cannot fit is refused with 413).
+// A connection alone holds at most max_buffered_body_per_connection, plus the bodies (each at
+// most max_body) of its requests whose handlers wait for their whole body, all within the
+// process's cap (a body that cannot fit is refused with 413).
 #pragma once
 
 #include <atomic>
@@ -35,11 +35,15 @@ class BodyBudget {
   // over: the connection must not read more now.
   bool over() const;
   // A handler that must have its whole body before it answers (its first flush: nginx stops
-  // sending the body once it has a response header) lifts the connection's cap while it
-  // waits; the process's cap still holds. Counted, as several requests may wait at once.
+  // sending the body once it has a response header) lifts the connection's cap for its own
+  // body's bytes while it waits (lift); the process's cap still holds.
   void begin_whole_body_wait();
   void end_whole_body_wait() { --whole_body_waits_; }
   int whole_body_waits() const { return whole_body_waits_; }
+  // lift/unlift: bytes of requests waiting for their whole body, which the connection's cap
+  // does not count (each such body is bounded by max_body, all by the process's cap).
+  void lift(std::size_t n) { lifted_ += n; }
+  void unlift(std::size_t n) { lifted_ -= n; }
   std::size_t held() const { return held_; }
   // wait_for_room parks the reader until release() or wake(); false at the deadline.
   bool wait_for_room(co::Deadline deadline) { return room_.wait_until(deadline); }
@@ -51,6 +55,7 @@ class BodyBudget {
   std::size_t process_cap_;
   std::size_t held_ = 0;
   int whole_body_waits_ = 0;
+  std::size_t lifted_ = 0;
   co::CondVar room_;
 };
 

@@ -12,6 +12,7 @@ void BodyStream::move_to(State next) {
   if (state_ == State::abandoned) return;
   state_ = next;
   if (next == State::over_limit || next == State::abandoned) {
+    unlift();
     budget_.release(pending_.size() - read_);
     std::string().swap(pending_);
     read_ = 0;
@@ -28,7 +29,16 @@ void BodyStream::append(std::string_view bytes) {
   }
   pending_.append(bytes);
   budget_.take(bytes.size());
+  if (waiting_for_whole_) {
+    budget_.lift(bytes.size());
+    lifted_ += bytes.size();
+  }
   ready_.notify_all();
+}
+
+void BodyStream::unlift() {
+  budget_.unlift(lifted_);
+  lifted_ = 0;
 }
 
 void BodyStream::end() { move_to(State::complete); }
@@ -68,9 +78,12 @@ std::size_t BodyStream::read(char* buf, std::size_t n) {
 void BodyStream::wait_until_received() {
   if (state_ == State::receiving) {
     waiting_for_whole_ = true;
+    lifted_ = pending_.size() - read_;
+    budget_.lift(lifted_);
     budget_.begin_whole_body_wait();
     while (state_ == State::receiving) ready_.wait_until();
     budget_.end_whole_body_wait();
+    unlift();
     waiting_for_whole_ = false;
   }
   if (state_ == State::abandoned) throw RequestAborted();

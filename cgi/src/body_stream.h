@@ -22,7 +22,10 @@ class BodyStream {
   enum class State : std::uint8_t { receiving, complete, over_limit, abandoned };
 
   BodyStream(BodyBudget& budget, std::size_t max_body) : budget_(budget), max_body_(max_body) {}
-  ~BodyStream() { budget_.release(pending_.size() - read_); }
+  ~BodyStream() {
+    unlift();
+    budget_.release(pending_.size() - read_);
+  }
   BodyStream(const BodyStream&) = delete;
   BodyStream& operator=(const BodyStream&) = delete;
 
@@ -48,6 +51,7 @@ class BodyStream {
  private:
   void move_to(State next);
   void drop_read_prefix();
+  void unlift();
   BodyBudget& budget_;
   std::size_t max_body_;
   State state_ = State::receiving;
@@ -55,6 +59,7 @@ class BodyStream {
   std::size_t read_ = 0;  // consumed from the front lazily: no quadratic erase
   std::size_t received_ = 0;
   bool waiting_for_whole_ = false;  // in wait_until_received
+  std::size_t lifted_ = 0;          // this body's bytes lifted from the connection's cap
   co::CondVar ready_;
 };
 

@@ -59,13 +59,23 @@ void Connection::cut_short(RequestState& request) {
   break_off();
 }
 
+void Connection::expect_stdin_end(std::uint16_t id) {
+  unfinished_stdin_.insert(id);
+  if (unfinished_stdin_.size() <= server().options.max_requests_per_connection_in_flight) return;
+  thread_.protocol_log.warn(
+      "fastcgi: %zu answered requests whose STDIN never ended on one connection; closing it",
+      unfinished_stdin_.size());
+  break_off();
+}
+
 RequestState* Connection::find(std::uint16_t id) const {
   const auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : it->second;
 }
 
 RequestState& Connection::add_request(std::uint16_t id) {
-  owned_.push_back(std::make_unique<RequestState>(*this, budget_, id, server().options.max_body));
+  owned_.push_back(std::make_unique<RequestState>(*this, budget_, id, server().options.max_body,
+                                                  &thread_.server.buffered_params));
   RequestState& request = *owned_.back();
   by_id_[id] = &request;
   return request;
@@ -91,7 +101,6 @@ void Connection::abort_all() {
     request->body.abandon();
     if (request->phase == RequestPhase::reading_params) {
       request->move_to(RequestPhase::ended);
-      thread_.server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
       remove(*request);
     } else if (request->phase == RequestPhase::running) {
       request->move_to(RequestPhase::aborted);

@@ -67,7 +67,9 @@ class Connection final : public RecordSink {
   // STDIN streams the web server has not finished although their requests were answered
   // (a handler that ignored the body, a 413): the connection stays until they end, or the
   // web server's next write would fail (nginx answers 502, cgi-fcgi exits with EPIPE).
-  void expect_stdin_end(std::uint16_t id) { unfinished_stdin_.insert(id); }
+  // Capped at max_requests_per_connection_in_flight: a web server that leaves more streams
+  // unfinished is broken off (each id costs memory, and the connection never gets quiet).
+  void expect_stdin_end(std::uint16_t id);
   void stdin_ended(std::uint16_t id) { unfinished_stdin_.erase(id); }
   bool quiet() const { return owned_.empty() && unfinished_stdin_.empty(); }
 

@@ -62,6 +62,10 @@ class ConnectionReader {
   co::Deadline partial_since_ = 0;  // when the partial record in pending_ began
   std::string replies_;             // answers batched until the reader parks or yields
   std::size_t records_since_park_ = 0;
+  // handle_pending stopped with a whole record still unparsed (its share of this wake-up
+  // used, or replies to flush first): nothing more is read until it is handled, so pending_
+  // stays within one read and one record.
+  bool whole_record_pending_ = false;
 };
 
 void ConnectionReader::run() {
@@ -71,7 +75,7 @@ void ConnectionReader::run() {
     // Checked on every pass, not only when a wait times out: a peer that keeps sending
     // something (a management record now and then) must not keep a deadline from passing.
     if (next_deadline() <= co::now_ns() && deadline_expired()) return;
-    if (records_since_park_ >= options_.max_records_per_wakeup) {
+    if (records_since_park_ >= options_.max_records_per_wakeup || whole_record_pending_) {
       records_since_park_ = 0;
       co::yield();  // others on this thread run; then go on with what is pending
       continue;
@@ -89,7 +93,8 @@ void ConnectionReader::run() {
 bool ConnectionReader::handle_pending() {
   std::size_t offset = 0;
   bool ok = true;
-  while (records_since_park_ < options_.max_records_per_wakeup) {
+  whole_record_pending_ = false;
+  for (;;) {
     Record record;
     const ParseResult parsed =
         parse_record(pending_.data() + offset, pending_.size() - offset, &record);
@@ -98,20 +103,26 @@ bool ConnectionReader::handle_pending() {
       return false;
     }
     if (parsed.status == ParseStatus::incomplete) break;
+    if (records_since_park_ >= options_.max_records_per_wakeup ||
+        replies_.size() >= kMaxBatchedReplies) {
+      whole_record_pending_ = true;
+      break;
+    }
     ++records_since_park_;
     ok = on_record(record);
     offset += parsed.consumed;
-    if (!ok || replies_.size() >= kMaxBatchedReplies) break;
+    if (!ok) break;
   }
   if (offset == pending_.size()) {
     std::vector<char>().swap(pending_);  // give the memory back while we wait
   } else if (offset > 0) {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(offset));
   }
-  if (pending_.empty())
+  if (pending_.empty()) {
     partial_since_ = 0;
-  else if (offset > 0 || partial_since_ == 0)
+  } else if (offset > 0 || partial_since_ == 0) {
     partial_since_ = co::now_ns();
+  }
   return ok && flush_replies();
 }
 
@@ -131,7 +142,9 @@ bool ConnectionReader::should_end() const {
       break;
     case Connection::State::open: break;
   }
-  return conn_.thread().draining && conn_.quiet();
+  // Draining: requests alive finish; STDIN the web server still owes to answered requests is
+  // not waited for (those requests are over).
+  return conn_.thread().draining && conn_.alive() == 0;
 }
 
 // read_more reads what the socket has (parking until it has something, or a deadline); false
@@ -301,7 +314,6 @@ bool ConnectionReader::on_begin(const Record& r) {
   req.keep_conn = begin.keep_conn();
   req.params_deadline = co::deadline_after(options_.params_timeout);
   req.started_ns = co::now_ns();
-  server_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -309,9 +321,11 @@ bool ConnectionReader::on_params(RequestState& req, std::string_view content) {
   if (req.phase != RequestPhase::reading_params) return true;  // a stray record after the end
   if (content.empty()) return finish_params(req);
   if (req.rejection != Rejection::none) return true;
-  if (req.params_bytes.size() + content.size() > options_.max_params_bytes) {
+  if (req.params_bytes.size() + content.size() > options_.max_params_bytes ||
+      !req.params_charge.try_take(content.size(), options_.max_buffered_params)) {
     req.rejection = Rejection::params_too_large;
     std::string().swap(req.params_bytes);
+    req.params_charge.release();
   } else {
     req.params_bytes.append(content);
   }
@@ -387,7 +401,6 @@ void ConnectionReader::on_abort(RequestState& req) {
   req.body.abandon();
   if (req.phase == RequestPhase::reading_params) {
     req.move_to(RequestPhase::ended);
-    server_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
     conn_.remove(req);
   } else if (req.phase == RequestPhase::running) {
     req.move_to(RequestPhase::aborted);

@@ -106,8 +106,10 @@ void end_request(Connection& conn, RequestState& req) {
   ++conn.served;
   const std::size_t limit = server.options.max_requests_per_connection;
   if (limit != 0 && conn.served >= limit) conn.close_when_quiet();
-  if (conn.quiet() && (conn.state() != Connection::State::open || conn.thread().draining))
-    conn.wake_reader();
+  // The reader ends the connection now if it may (ConnectionReader::should_end).
+  const bool closing = conn.state() != Connection::State::open && conn.quiet();
+  const bool drained = conn.thread().draining && conn.alive() == 0;
+  if (closing || drained) conn.wake_reader();
 }
 
 std::string request_label(const Request& request) {
@@ -122,6 +124,10 @@ std::string request_label(const Request& request) {
 
 void start_request(Connection& conn, RequestState& req) {
   req.move_to(RequestPhase::running);
+  // Counted from here, not from BEGIN_REQUEST: requests that never finish their params must
+  // not take the process's slots (max_requests_in_flight); a connection's own are capped by
+  // max_requests_per_connection_in_flight and their bytes by max_buffered_params.
+  conn.thread().server.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   req.label = request_label(Request(&req));
   conn.handlers().add();
   co::Options options;

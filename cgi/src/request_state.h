@@ -3,12 +3,14 @@
 // Response are views of it; the connection owns it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "body_stream.h"
+#include "byte_charge.h"
 #include "cofcgi/cgi/request.h"
 #include "cofcgi/runtime/wait_queue.h"
 #include "request_phase.h"
@@ -37,8 +39,10 @@ class RecordSink {
 enum class Rejection : std::uint8_t { none, params_too_large, body_too_large };
 
 struct RequestState {
-  RequestState(RecordSink& sink, BodyBudget& budget, std::uint16_t request_id, std::size_t max_body)
-      : sink(sink), id(request_id), body(budget, max_body) {}
+  // params_total: the process's PARAMS bytes (null: not counted).
+  RequestState(RecordSink& sink, BodyBudget& budget, std::uint16_t request_id, std::size_t max_body,
+               std::atomic<std::size_t>* params_total = nullptr)
+      : sink(sink), id(request_id), body(budget, max_body), params_charge(params_total) {}
   RequestState(const RequestState&) = delete;
   RequestState& operator=(const RequestState&) = delete;
 
@@ -55,6 +59,7 @@ struct RequestState {
   std::string params_bytes;  // the PARAMS stream; `params` are views into it
   Params params;
   BodyStream body;
+  ByteCharge params_charge;  // params_bytes against max_buffered_params
   co::Deadline params_deadline = co::kNoDeadline;
   co::Deadline body_activity_ns = 0;  // when STDIN last arrived (for body_timeout)
   std::int64_t started_ns = 0;

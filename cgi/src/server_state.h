@@ -18,8 +18,9 @@ struct ServerState {
   bool listen_is_tcp = false;
   std::vector<std::string> allowed_peers;  // FCGI_WEB_SERVER_ADDRS
   std::atomic<std::size_t> connections{0};
-  std::atomic<std::size_t> requests_in_flight{0};
-  std::atomic<std::size_t> buffered_body{0};  // every BodyBudget's bytes
+  std::atomic<std::size_t> requests_in_flight{0};  // requests whose handler runs
+  std::atomic<std::size_t> buffered_body{0};       // every BodyBudget's bytes
+  std::atomic<std::size_t> buffered_params{0};     // every request's PARAMS bytes
 };
 
 }  // namespace co::cgi::detail

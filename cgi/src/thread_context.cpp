@@ -117,7 +117,7 @@ void drain(ThreadContext& ctx) {
   // every thread let go of it.
   co::fd_closing(ctx.listen_fd);
   for (auto& [fd, conn] : ctx.connections) {
-    if (conn->quiet()) conn->wake_reader();
+    if (conn->alive() == 0) conn->wake_reader();
   }
 }
 

@@ -196,23 +196,27 @@ TEST_CASE("body_stream: over() process cap, and a connection holding nothing may
   }
 }
 
-TEST_CASE("body_stream: whole-body waits lift the connection cap, not the process cap") {
+TEST_CASE(
+    "body_stream: lifted bytes do not count in the connection cap, and do in the process cap") {
   std::atomic<std::size_t> total{0};
   BodyBudget budget(total, 100, 1000);
   budget.take(100);
   CHECK(budget.over());
-  budget.begin_whole_body_wait();
+  budget.lift(60);  // a request waiting for its whole body holds 60 of them
   CHECK_FALSE(budget.over());
-  budget.begin_whole_body_wait();  // counted
-  budget.end_whole_body_wait();
+  budget.take(59);
+  CHECK_FALSE(budget.over());
+  budget.take(1);  // the others' bytes reach the cap again
+  CHECK(budget.over());
+  budget.release(60);
   CHECK_FALSE(budget.over());
   budget.take(900);
   CHECK(budget.over());  // the process's cap still holds
   budget.release(900);
-  CHECK_FALSE(budget.over());
-  budget.end_whole_body_wait();
+  budget.unlift(60);
   CHECK(budget.over());
   budget.release(100);
+  CHECK_FALSE(budget.over());
 }
 
 TEST_CASE("body_stream: wait_until_received lifts the cap while it waits") {

@@ -42,6 +42,10 @@ struct ServerOptions {
   // buffered bytes of its own still reads, so a handler waiting for its body progresses).
   std::size_t max_buffered_body_per_connection = 1024 * 1024;
   std::size_t max_buffered_body = 256 * 1024 * 1024;
+  // PARAMS bytes held by all requests of the process; a request whose params would go over
+  // it is answered 431 (its bytes are dropped), so requests that never finish their params
+  // cannot hold more than this.
+  std::size_t max_buffered_params = 64 * 1024 * 1024;
   // Records handled per wake-up of a connection before its reader yields to the others: one
   // connection that never stops sending cannot hold the thread.
   std::size_t max_records_per_wakeup = 64;
