@@ -40,14 +40,14 @@ using EntryFn = void (*)(void*);
 
 // Every member needs a default member initialiser: Scheduler::create default-initialises.
 struct Coroutine {
-  void* sp = nullptr;             // saved stack pointer while not executing
-  Coroutine* resumer = nullptr;   // where yielding returns to
-  ListNode ready_link;            // in the scheduler's ready queue
-  ListNode all_link;              // in the scheduler's list of live coroutines
-  Waiter waiter{this};            // in one WaitQueue or fd wait queue while parked
+  void* sp = nullptr;               // saved stack pointer while not executing
+  Coroutine* resumer = nullptr;     // where yielding returns to
+  ListNode ready_link;              // in the scheduler's ready queue
+  ListNode all_link;                // in the scheduler's list of live coroutines
+  Waiter waiter{this};              // in one WaitQueue or fd wait queue while parked
   Waiter* extra_waiters = nullptr;  // poll's heap waiters while parked on many fds
   std::size_t extra_waiter_count = 0;
-  TimerNode timer;                // deadline of the current park
+  TimerNode timer;  // deadline of the current park
   EntryFn entry = nullptr;
   void* (*libco_routine)(void*) = nullptr;  // libco's entry signature, when set
   void* arg = nullptr;
@@ -56,12 +56,12 @@ struct Coroutine {
   const char* stack_size_setting = nullptr;  // co::Options::stack_size_setting
   CoState state = CoState::created;
   WakeReason wake_reason = WakeReason::notified;
-  bool is_thread_main = false;    // the thread's own stack, not a coroutine
-  bool detached = false;          // destroyed by the scheduler when it finishes (co::go)
-  bool hooks_enabled = false;     // libco co_enable_hook_sys; read by the hooks layer
-  ExceptionState eh;              // C++ exception globals while switched out
-  int saved_errno = 0;            // errno while switched out
-  LocalTable* locals = nullptr;   // coroutine-local values, allocated on first use
+  bool is_thread_main = false;   // the thread's own stack, not a coroutine
+  bool detached = false;         // destroyed by the scheduler when it finishes (co::go)
+  bool hooks_enabled = false;    // libco co_enable_hook_sys; read by the hooks layer
+  ExceptionState eh;             // C++ exception globals while switched out
+  int saved_errno = 0;           // errno while switched out
+  LocalTable* locals = nullptr;  // coroutine-local values, allocated on first use
   // Private stack: the control block lives at the top of its own stack mapping.
   StackMemory stack;
   // Shared stack: the group member it runs on and its saved bytes while switched out.

@@ -1,13 +1,12 @@
 // libco's C API (co_routine.h) over the same scheduler as the C++ API.
-#include "co_routine.h"
-#include "co_routine_specific.h"
-
 #include <errno.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <system_error>
 
+#include "co_routine.h"
+#include "co_routine_specific.h"
 #include "cofcgi/runtime/cond_var.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
@@ -42,7 +41,8 @@ std::size_t attr_stack_size(int requested) {
 
 extern "C" {
 
-int co_create(stCoRoutine_t** out, const stCoRoutineAttr_t* attr, void* (*routine)(void*), void* arg) {
+int co_create(stCoRoutine_t** out, const stCoRoutineAttr_t* attr, void* (*routine)(void*),
+              void* arg) {
   if (out == nullptr || routine == nullptr) {
     co::log_printf(co::LogLevel::error, "co_create: %s is NULL", out == nullptr ? "co" : "routine");
     errno = EINVAL;
@@ -181,7 +181,8 @@ stShareStack_t* co_alloc_sharestack(int count, int stack_size) {
   try {
     return co::make_shared_stacks(count, attr_stack_size(stack_size));
   } catch (const std::system_error& e) {
-    co::log_printf(co::LogLevel::error, "co_alloc_sharestack(%d, %d): %s", count, stack_size, e.what());
+    co::log_printf(co::LogLevel::error, "co_alloc_sharestack(%d, %d): %s", count, stack_size,
+                   e.what());
     errno = e.code().value();
     return nullptr;
   }

@@ -52,12 +52,14 @@ void log_printf(LogLevel level, const char* fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   tm parts{};
   gmtime_r(&ts.tv_sec, &parts);
-  int n = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cofcgi %s: ",
-                        parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour,
-                        parts.tm_min, parts.tm_sec, ts.tv_nsec / 1000000, level_name(level));
+  int n = std::snprintf(line, sizeof line,
+                        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cofcgi %s: ", parts.tm_year + 1900,
+                        parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
+                        ts.tv_nsec / 1000000, level_name(level));
   va_list args;
   va_start(args, fmt);
-  const int body = std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n) - 1, fmt, args);
+  const int body =
+      std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n) - 1, fmt, args);
   va_end(args);
   n += body < 0 ? 0 : body;
   if (n > static_cast<int>(sizeof line) - 2) n = static_cast<int>(sizeof line) - 2;

@@ -80,7 +80,8 @@ int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
   if (!sched.in_coroutine() || timeout_ms == 0) return detail::sys::poll(fds, nfds, timeout_ms);
   const int ready = detail::sys::poll(fds, nfds, 0);
   if (ready != 0) return ready;
-  const Deadline deadline = timeout_ms < 0 ? kNoDeadline : deadline_after(std::chrono::milliseconds(timeout_ms));
+  const Deadline deadline =
+      timeout_ms < 0 ? kNoDeadline : deadline_after(std::chrono::milliseconds(timeout_ms));
   // Waiters live on the heap: in shared-stack mode this coroutine's stack is copied away
   // while it is parked, and the queues must not point into it.
   std::unique_ptr<Waiter[]> waiters(new Waiter[2 * nfds]);

@@ -41,7 +41,8 @@ constexpr std::size_t kOverflowSlack = 64 * 1024;
           static_cast<unsigned long long>(co->id), co->name ? " " : "", co->name ? co->name : "",
           static_cast<void*>(addr), static_cast<std::size_t>(co->stack_top() - bottom),
           static_cast<void*>(bottom), static_cast<void*>(co->stack_top()), setting);
-      if (n > 0) (void)sys::write(2, msg, static_cast<std::size_t>(n) < sizeof msg ? n : sizeof msg - 1);
+      if (n > 0)
+        (void)sys::write(2, msg, static_cast<std::size_t>(n) < sizeof msg ? n : sizeof msg - 1);
     }
   }
   // Hand the fault on: the previous handler, or the default action (re-raised on return).
@@ -64,7 +65,8 @@ void install_overflow_handler_for_this_thread() {
   if (tls_alt_stack == nullptr) {
     stack_t current{};
     if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
-      void* mem = mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void* mem =
+          mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (mem != MAP_FAILED) {
         stack_t ss{};
         ss.ss_sp = mem;
@@ -79,7 +81,7 @@ void install_overflow_handler_for_this_thread() {
   }
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction action{};
+    struct sigaction action {};
     action.sa_sigaction = &on_segv;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&action.sa_mask);

@@ -4,13 +4,13 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <exception>
 #include <new>
 #include <system_error>
 #include <typeinfo>
-#include <atomic>
 
 #include "arch/context.h"
 #include "cofcgi/runtime/coroutine.h"
@@ -35,7 +35,8 @@ char* align_down(char* p, std::size_t align) {
 }
 
 void on_park_timeout(TimerNode* node) {
-  auto* co = reinterpret_cast<Coroutine*>(reinterpret_cast<char*>(node) - offsetof(Coroutine, timer));
+  auto* co =
+      reinterpret_cast<Coroutine*>(reinterpret_cast<char*>(node) - offsetof(Coroutine, timer));
   Scheduler::get().make_ready(co, WakeReason::timeout);
 }
 
@@ -104,7 +105,8 @@ void Scheduler::after_fork_in_child() {
 
 Scheduler::Scheduler() : eh_globals_(thread_exception_state()), errno_(&errno) {
   static std::once_flag fork_handler_once;
-  std::call_once(fork_handler_once, [] { pthread_atfork(nullptr, nullptr, &Scheduler::after_fork_in_child); });
+  std::call_once(fork_handler_once,
+                 [] { pthread_atfork(nullptr, nullptr, &Scheduler::after_fork_in_child); });
   main_.is_thread_main = true;
   main_.state = CoState::running;
   wakeup_fd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -217,9 +219,10 @@ void Scheduler::reset(Coroutine* co) {
     co->sp = nullptr;
   } else {
     // Its old frames never returned: clear their ASan shadow below the control block.
-    cofcgi_asan_unpoison(co->stack.bottom(),
-                         static_cast<std::size_t>(reinterpret_cast<char*>(co) - co->stack.bottom()));
-    co->sp = make_context(align_down(reinterpret_cast<char*>(co), 16), &Scheduler::coroutine_main, co);
+    cofcgi_asan_unpoison(co->stack.bottom(), static_cast<std::size_t>(reinterpret_cast<char*>(co) -
+                                                                      co->stack.bottom()));
+    co->sp =
+        make_context(align_down(reinterpret_cast<char*>(co), 16), &Scheduler::coroutine_main, co);
   }
   co->state = CoState::created;
 }
@@ -252,8 +255,7 @@ int Scheduler::resume(Coroutine* co) {
       return EBUSY;
     case CoState::ready:
     case CoState::created:
-    case CoState::suspended:
-      break;
+    case CoState::suspended: break;
   }
   if (co->ready_link.linked()) {
     list_unlink(co->ready_link);
@@ -341,8 +343,9 @@ void Scheduler::run_ready_batch() {
 
 void Scheduler::loop(const std::function<bool()>& should_stop) {
   if (in_coroutine()) {
-    throw std::system_error(EDEADLK, std::generic_category(),
-                            "the event loop must run on the thread's own stack, not in a coroutine");
+    throw std::system_error(
+        EDEADLK, std::generic_category(),
+        "the event loop must run on the thread's own stack, not in a coroutine");
   }
   stop_requested_ = false;
   for (;;) {
@@ -383,10 +386,13 @@ void Scheduler::run_posted() {
   }
   for (auto& fn : batch) {
     auto* task = new std::function<void()>(std::move(fn));
-    spawn(Options{}, [](void* p) {
-      std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(p));
-      (*f)();
-    }, task);
+    spawn(
+        Options{},
+        [](void* p) {
+          std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(p));
+          (*f)();
+        },
+        task);
   }
 }
 
@@ -417,7 +423,8 @@ void Scheduler::coroutine_main(void* arg) {
                self->name ? self->name : "", typeid(e).name(), e.what());
     if (g_terminate_on_uncaught.load(std::memory_order_relaxed)) std::terminate();
   } catch (...) {
-    log_printf(LogLevel::error, "coroutine #%llu%s%s ended by an uncaught exception of unknown type",
+    log_printf(LogLevel::error,
+               "coroutine #%llu%s%s ended by an uncaught exception of unknown type",
                static_cast<unsigned long long>(self->id), self->name ? " " : "",
                self->name ? self->name : "");
     if (g_terminate_on_uncaught.load(std::memory_order_relaxed)) std::terminate();
@@ -476,10 +483,11 @@ void Scheduler::switch_to(Coroutine* from, Coroutine* to) {
 void Scheduler::raw_switch(Coroutine* from, Coroutine* to) {
 #if defined(COFCGI_ASAN)
   switching_from_ = from;
-  __sanitizer_start_switch_fiber(from->state == CoState::done ? nullptr : &from->asan_fake_stack,
-                                 to->is_thread_main ? to->asan_bottom : to->stack_bottom(),
-                                 to->is_thread_main ? to->asan_size
-                                                    : static_cast<std::size_t>(to->stack_top() - to->stack_bottom()));
+  __sanitizer_start_switch_fiber(
+      from->state == CoState::done ? nullptr : &from->asan_fake_stack,
+      to->is_thread_main ? to->asan_bottom : to->stack_bottom(),
+      to->is_thread_main ? to->asan_size
+                         : static_cast<std::size_t>(to->stack_top() - to->stack_bottom()));
 #endif
 #if defined(COFCGI_TSAN)
   __tsan_switch_to_fiber(to->tsan_fiber, 0);

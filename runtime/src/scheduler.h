@@ -110,7 +110,7 @@ class Scheduler {
   // function that checks for dynamic initialisation on every access.
   static constinit thread_local Scheduler* tls_scheduler_;
 
-  Coroutine main_;             // the thread's own stack
+  Coroutine main_;  // the thread's own stack
   Coroutine* current_ = &main_;
   Coroutine* mover_ = nullptr;  // relocates shared stacks from a neutral stack
   Coroutine* mover_to_ = nullptr;

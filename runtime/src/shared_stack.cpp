@@ -63,11 +63,13 @@ namespace co {
 
 SharedStacks* make_shared_stacks(int count, std::size_t stack_size) {
   if (count <= 0 || count > 65536) {
-    throw std::system_error(EINVAL, std::generic_category(), "shared stack count out of range [1, 65536]");
+    throw std::system_error(EINVAL, std::generic_category(),
+                            "shared stack count out of range [1, 65536]");
   }
   const std::size_t size = detail::round_stack_size(stack_size);
   auto group = std::make_unique<stShareStack_t>();
-  for (int i = 0; i < count; ++i) group->stacks.push_back(std::make_unique<detail::SharedStack>(size));
+  for (int i = 0; i < count; ++i)
+    group->stacks.push_back(std::make_unique<detail::SharedStack>(size));
   return group.release();
 }
 

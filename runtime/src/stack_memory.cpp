@@ -77,7 +77,8 @@ StackMemory StackMemory::allocate(std::size_t usable) {
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
-    throw_stack_error(err, usable, err == ENOMEM ? "mmap: out of memory or mappings" : "mmap failed");
+    throw_stack_error(err, usable,
+                      err == ENOMEM ? "mmap: out of memory or mappings" : "mmap failed");
   }
   StackMemory stack;
   stack.mapping_ = static_cast<char*>(p);
@@ -100,7 +101,8 @@ StackMemory StackMemory::allocate(std::size_t usable) {
   }
   if (g_mprotect_guards.fetch_add(1, std::memory_order_relaxed) >= mprotect_guard_budget()) {
     g_mprotect_guards.fetch_sub(1, std::memory_order_relaxed);
-    throw_stack_error(ENOMEM, usable, "guard-page budget exhausted (each mprotect guard costs a mapping)");
+    throw_stack_error(ENOMEM, usable,
+                      "guard-page budget exhausted (each mprotect guard costs a mapping)");
   }
   stack.mprotect_guard_ = true;
   if (mprotect(p, guard, PROT_NONE) != 0) throw_stack_error(errno, usable, "mprotect guard failed");

@@ -27,7 +27,8 @@ Mutex::~Mutex() {
 }
 
 void Mutex::lock() {
-  if (!try_lock_until(kNoDeadline)) throw_errno(EOWNERDEAD, "co::Mutex destroyed while waiting for it");
+  if (!try_lock_until(kNoDeadline))
+    throw_errno(EOWNERDEAD, "co::Mutex destroyed while waiting for it");
 }
 
 bool Mutex::try_lock() {
@@ -67,10 +68,13 @@ bool CondVar::wait_until(std::unique_lock<Mutex>& lock, Deadline deadline) {
   return reason == WakeReason::notified;
 }
 
-bool CondVar::wait_until(Deadline deadline) { return waiters_.wait(deadline) == WakeReason::notified; }
+bool CondVar::wait_until(Deadline deadline) {
+  return waiters_.wait(deadline) == WakeReason::notified;
+}
 
 void Semaphore::acquire() {
-  if (!try_acquire_until(kNoDeadline)) throw_errno(EOWNERDEAD, "co::Semaphore destroyed while waiting for it");
+  if (!try_acquire_until(kNoDeadline))
+    throw_errno(EOWNERDEAD, "co::Semaphore destroyed while waiting for it");
 }
 
 bool Semaphore::try_acquire() {

@@ -15,7 +15,9 @@ namespace co::detail::sys {
 
 inline int close(int fd) { return static_cast<int>(::syscall(SYS_close, fd)); }
 inline long read(int fd, void* buf, std::size_t n) { return ::syscall(SYS_read, fd, buf, n); }
-inline long write(int fd, const void* buf, std::size_t n) { return ::syscall(SYS_write, fd, buf, n); }
+inline long write(int fd, const void* buf, std::size_t n) {
+  return ::syscall(SYS_write, fd, buf, n);
+}
 inline int epoll_wait(int epfd, epoll_event* events, int max, int timeout_ms) {
   return static_cast<int>(::syscall(SYS_epoll_pwait, epfd, events, max, timeout_ms, nullptr, 8));
 }

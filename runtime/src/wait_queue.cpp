@@ -15,8 +15,9 @@ using detail::Waiter;
 
 WaitQueue::~WaitQueue() {
   if (empty()) return;
-  log_printf(LogLevel::error, "a wait queue (mutex, condition, channel...) was destroyed with "
-                              "coroutines waiting on it; they are woken with an error");
+  log_printf(LogLevel::error,
+             "a wait queue (mutex, condition, channel...) was destroyed with "
+             "coroutines waiting on it; they are woken with an error");
   while (ListNode* node = detail::list_pop_front(head_)) {
     detail::Scheduler::get().make_ready(detail::container_of<Waiter, &Waiter::link>(node)->co,
                                         WakeReason::closed);

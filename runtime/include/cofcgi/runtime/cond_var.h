@@ -24,7 +24,8 @@ class COFCGI_API CondVar {
   bool wait_until(std::unique_lock<Mutex>& lock, Deadline deadline);
   template <typename Rep, typename Period>
   bool wait_for(std::unique_lock<Mutex>& lock, std::chrono::duration<Rep, Period> d) {
-    return wait_until(lock, deadline_after(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+    return wait_until(lock,
+                      deadline_after(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
   }
   // Without a mutex (single-thread coroutines): returns false on timeout.
   bool wait_until(Deadline deadline = kNoDeadline);

@@ -34,12 +34,12 @@ class COFCGI_API Executor {
 
 // What a scheduler holds, for leak checks and monitoring.
 struct Stats {
-  std::size_t live_coroutines = 0;   // created and not yet destroyed (all APIs)
-  std::size_t ready = 0;             // queued to run
+  std::size_t live_coroutines = 0;  // created and not yet destroyed (all APIs)
+  std::size_t ready = 0;            // queued to run
   std::size_t pending_timers = 0;
-  std::size_t stacks_in_use = 0;     // private stacks owned by live coroutines
-  std::size_t stacks_pooled = 0;     // private stacks kept for reuse
-  std::size_t polled_fds = 0;        // fds registered with the netpoller
+  std::size_t stacks_in_use = 0;  // private stacks owned by live coroutines
+  std::size_t stacks_pooled = 0;  // private stacks kept for reuse
+  std::size_t polled_fds = 0;     // fds registered with the netpoller
 };
 COFCGI_API Stats stats();
 

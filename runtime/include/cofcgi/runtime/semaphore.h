@@ -19,7 +19,8 @@ class COFCGI_API Semaphore {
   bool try_acquire_until(Deadline deadline);
   template <typename Rep, typename Period>
   bool try_acquire_for(std::chrono::duration<Rep, Period> d) {
-    return try_acquire_until(deadline_after(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+    return try_acquire_until(
+        deadline_after(std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
   }
   void release(std::size_t n = 1);
   std::size_t count() const { return count_; }

@@ -20,9 +20,9 @@ struct ListNode {
 
 // Why a parked coroutine woke up.
 enum class WakeReason : std::uint8_t {
-  notified,   // notify_one/notify_all, or the fd became ready
-  timeout,    // the deadline passed
-  closed,     // the fd was closed, or the primitive destroyed, while waiting
+  notified,  // notify_one/notify_all, or the fd became ready
+  timeout,   // the deadline passed
+  closed,    // the fd was closed, or the primitive destroyed, while waiting
 };
 
 // Deadlines are absolute points on the monotonic clock, in nanoseconds; kNoDeadline waits
