@@ -1,35 +1,16 @@
-// UniqueFd: a move-only owner of a file descriptor, closed with the raw syscall so that the
-// hooks layer (which interposes close) never sees the runtime's own fds.
+// detail::UniqueFd: the runtime's own fds (epoll, eventfd), closed with the raw syscall so
+// that the hooks layer (which interposes close) never sees them.
 #pragma once
 
-#include <utility>
-
+#include "cofcgi/runtime/unique_fd.h"
 #include "sys.h"
 
 namespace co::detail {
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) sys::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
+struct RawClose {
+  void operator()(int fd) const { sys::close(fd); }
 };
+
+using UniqueFd = co::BasicUniqueFd<RawClose>;
 
 }  // namespace co::detail

@@ -86,6 +86,20 @@ std::string dechunk(const std::string& in) {
 
 }  // namespace
 
+long long ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+bool under_sanitizer() {
+  const char* pass = std::getenv("COFCGI_TEST_PASS");
+  return pass != nullptr && std::string(pass) != "main";
+}
+
+std::chrono::milliseconds loose(std::chrono::milliseconds bound) {
+  return under_sanitizer() ? bound * 2 : bound;
+}
+
 std::string to_hex(std::string_view bytes) {
   static const char* digits = "0123456789abcdef";
   std::string out;

@@ -25,6 +25,14 @@ namespace cgi_test {
 using namespace std::chrono_literals;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
+// ms_since: milliseconds from t to now (steady clock).
+long long ms_since(std::chrono::steady_clock::time_point t);
+// under_sanitizer: the test runs in a sanitizer pass (COFCGI_TEST_PASS is set and not "main").
+bool under_sanitizer();
+// loose: a bound on how long the server may take to act on a deadline a test gave it; twice
+// as long under a sanitizer. Such bounds are many times the deadline, never a speed claim.
+std::chrono::milliseconds loose(std::chrono::milliseconds bound);
+
 std::string to_hex(std::string_view bytes);
 std::uint64_t fnv1a64(std::string_view bytes);
 // random_bytes: deterministic pseudo-random bytes (every byte value appears).

@@ -50,19 +50,6 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t kMiB = 1024 * 1024;
 
-long long ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
-}
-
-bool under_sanitizer() {
-  const char* pass = std::getenv("COFCGI_TEST_PASS");
-  return pass != nullptr && (std::string(pass) == "sanitize" || std::string(pass) == "tsan");
-}
-
-// loose: a bound on how long the server may take to act on a deadline it was given;
-// twice as loose under a sanitizer.
-milliseconds loose(milliseconds bound) { return under_sanitizer() ? bound * 2 : bound; }
-
 ServerOptions hostile_options() {
   ServerOptions o;
   o.listen = "127.0.0.1:0";

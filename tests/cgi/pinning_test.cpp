@@ -36,13 +36,6 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t kKiB = 1024;
 
-bool under_sanitizer() {
-  const char* pass = std::getenv("COFCGI_TEST_PASS");
-  return pass != nullptr && std::string(pass) != "main";
-}
-
-milliseconds loose(milliseconds bound) { return under_sanitizer() ? bound * 2 : bound; }
-
 ServerOptions pinning_options() {
   ServerOptions o;
   o.listen = "127.0.0.1:0";

@@ -32,10 +32,6 @@ using co::cgi::Response;
 using co::cgi::ServerOptions;
 using Clock = std::chrono::steady_clock;
 
-long long ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
-}
-
 ServerOptions test_options() {
   ServerOptions o;
   o.listen = "127.0.0.1:0";
