@@ -197,6 +197,18 @@ Listener listen_tcp(const std::string& spec, const ServerOptions& options) {
 
 }  // namespace
 
+bool fd0_is_listening_socket(int* family) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  int accepting = 0;
+  socklen_t alen = sizeof accepting;
+  const bool listening = ::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+                         ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 &&
+                         accepting;
+  if (family != nullptr) *family = addr.ss_family;
+  return listening;
+}
+
 Listener open_listener(const ServerOptions& options) {
   static const std::string kDefaultListen = "127.0.0.1:9000";
   const std::string& spec = options.listen;
@@ -205,14 +217,8 @@ Listener open_listener(const ServerOptions& options) {
   // FCGI_LISTENSOCK_FILENO: a listening socket on fd 0, as spawn-fcgi and `cgi-fcgi -start`
   // pass it. With no address given and no such socket, the default address.
   Listener l;
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  int accepting = 0;
-  socklen_t alen = sizeof accepting;
-  const bool inherited = ::getsockname(0, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
-                         ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0 &&
-                         accepting;
-  if (!inherited) {
+  int family = AF_UNSPEC;
+  if (!fd0_is_listening_socket(&family)) {
     if (spec == "fd:0") {
       errno = ENOTSOCK;
       fail("--listen fd:0 but fd 0 is not a listening socket");
@@ -221,7 +227,7 @@ Listener open_listener(const ServerOptions& options) {
   }
   l.fd.reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
   if (!l.fd || !set_nonblocking(l.fd.get())) fail("adopting fd 0");
-  l.is_tcp = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
+  l.is_tcp = family == AF_INET || family == AF_INET6;
   l.bound = "fd:0";
   return l;
 }

@@ -14,6 +14,10 @@ struct Listener {
   std::string unix_path;  // created by us: unlink at exit
 };
 
+// fd0_is_listening_socket: fd 0 is a socket in the listening state (FCGI_LISTENSOCK_FILENO,
+// as spawn-fcgi passes it); its address family in *family when given.
+bool fd0_is_listening_socket(int* family = nullptr);
+
 // open_listener binds and listens on options.listen ("HOST:PORT", "[V6]:PORT", "unix:PATH")
 // or adopts fd 0 when it is empty; the socket is non-blocking and close-on-exec. A stale unix
 // socket (nobody accepting on it) is replaced; a live one is an error; a unix socket gets

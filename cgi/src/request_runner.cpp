@@ -54,17 +54,18 @@ Outcome call_handler(const ServerState& server, RequestState& req, Request& requ
   return Outcome::complete;
 }
 
-void answer_rejection(Connection& conn, RequestState& req, Response& response) {
-  const ServerOptions& o = conn.server().options;
+void answer_rejection(const ServerOptions& o, RateLimitedLog& protocol_log, RequestState& req,
+                      Response& response) {
+  // Request id 0 is never a FastCGI request's: it is the one request of a CGI run.
+  const char* layer = req.id == 0 ? "cgi" : "fastcgi";
   if (req.rejection == Rejection::params_too_large) {
-    conn.thread().protocol_log.warn(
-        "fastcgi: request %u: params over the limit (%zu bytes, %zu params); 431", req.id,
-        o.max_params_bytes, o.max_params);
+    protocol_log.warn("%s: request %u: params over the limit (%zu bytes, %zu params); 431", layer,
+                      req.id, o.max_params_bytes, o.max_params);
     response.send_error(431, "Request Header Fields Too Large\n");
   } else {
     // Announced by CONTENT_LENGTH: the handler is not run.
-    conn.thread().protocol_log.warn("fastcgi: request %u: body over max_body (%zu bytes); 413",
-                                    req.id, o.max_body);
+    protocol_log.warn("%s: request %u: body over max_body (%zu bytes); 413", layer, req.id,
+                      o.max_body);
     response.send_error(413, "Payload Too Large\n");
   }
 }
@@ -80,22 +81,25 @@ void log_access(const RequestState& req, const Request& request, const Response&
                  req.bytes_out, us / 1000, us % 1000);
 }
 
-void run_request(Connection& conn, RequestState& req) {
-  const ServerState& server = conn.server();
+}  // namespace
+
+void run_handler(const ServerState& server, RateLimitedLog& protocol_log, RequestState& req) {
   Request request(&req);
   Response response(&req);
   if (server.options.cgi_environment) export_cgi_environment(req);
   Outcome outcome = Outcome::complete;
   if (req.rejection != Rejection::none)
-    answer_rejection(conn, req, response);
+    answer_rejection(server.options, protocol_log, req, response);
   else
     outcome = call_handler(server, req, request, response);
   if (outcome == Outcome::failed)
-    conn.cut_short(req);
+    req.sink.cut_short(req);
   else
     response.finish();
   if (server.options.access_log) log_access(req, request, response);
 }
+
+namespace {
 
 // end_request: the handler is over; the request leaves the connection.
 void end_request(Connection& conn, RequestState& req) {
@@ -135,7 +139,7 @@ void start_request(Connection& conn, RequestState& req) {
   options.stack_size_setting = "ServerOptions::stack_size, --stack-size";
   options.name = req.label.c_str();  // valid until end_request, the coroutine's last act
   co::go(options, [&conn, &req] {
-    run_request(conn, req);
+    run_handler(conn.server(), conn.thread().protocol_log, req);
     end_request(conn, req);
     conn.handlers().done();
   });

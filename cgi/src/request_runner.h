@@ -1,8 +1,17 @@
 #pragma once
 
 #include "connection.h"
+#include "rate_limited_log.h"
+#include "server_state.h"
 
 namespace co::cgi::detail {
+
+// run_handler is a request's life from the handler's side, the same for a FastCGI request
+// and a CGI run: the rejection answer (431, 413) or the handler, what it throws turned into a
+// response (500 with a log line, 413), then the response finished, or cut short through
+// req.sink when part of it went out and the rest cannot follow; the access log line. Call it
+// from the request's own coroutine, with req in phase `running`.
+void run_handler(const ServerState& server, RateLimitedLog& protocol_log, RequestState& req);
 
 // start_request runs the handler of a request whose params are complete, in a coroutine of
 // its own. When the handler is over the response is finished (or cut short), the request

@@ -20,12 +20,14 @@
 #include <vector>
 
 #include "cgi_environment.h"
+#include "cgi_run.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "cofcgi/runtime/sleep.h"
 #include "listener.h"
+#include "run_mode.h"
 #include "server_state.h"
 #include "signals.h"
 #include "thread_context.h"
@@ -173,6 +175,9 @@ std::string Server::bound_address() const {
 int Server::run() {
   Impl& impl = *impl_;
   ::signal(SIGPIPE, SIG_IGN);
+  const detail::RunModeChoice mode = detail::choose_run_mode(impl.state.options);
+  if (mode.mode == detail::RunMode::cgi) return detail::run_cgi(impl.state);
+  if (!mode.why.empty()) co::log_printf(co::LogLevel::info, "%s", mode.why.c_str());
   impl.open();
   std::optional<detail::StopSignals> signals;
   if (impl.state.options.handle_signals) signals.emplace();

@@ -40,7 +40,8 @@ std::chrono::milliseconds millis(const std::string& flag, const std::string& val
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
       {"--listen", "ADDR",
-       "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: a listening fd 0, or 127.0.0.1:9000)",
+       "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: a listening fd 0, CGI with "
+       "GATEWAY_INTERFACE set, or 127.0.0.1:9000)",
        [](ServerOptions& o, const std::string& v) { o.listen = v; }},
       {"--threads", "N", "server threads, each with its own scheduler (default 1)",
        [](ServerOptions& o, const std::string& v) {
@@ -105,6 +106,9 @@ const std::vector<Flag>& flags() {
        }},
       {"--access-log", nullptr, "one line per request: method URI status bytes duration",
        [](ServerOptions& o, const std::string&) { o.access_log = true; }},
+      {"--cgi", nullptr,
+       "one CGI request (environment + stdin -> stdout), as with GATEWAY_INTERFACE set",
+       [](ServerOptions& o, const std::string&) { o.cgi = true; }},
       {"--cgi-env", nullptr, "getenv(\"QUERY_STRING\") & co. per request (needs cofcgi::hooks)",
        [](ServerOptions& o, const std::string&) { o.cgi_environment = true; }},
   };

@@ -63,6 +63,10 @@ struct ServerOptions {
   // this request's values (per coroutine: needs cofcgi::hooks linked; ignored without it).
   // The standard CGI variables and common HTTP_* headers only.
   bool cgi_environment = false;
+  // Run as a plain CGI program (one request from the environment and stdin, the response on
+  // stdout, then exit) even when GATEWAY_INTERFACE is not set. Server::run() chooses the mode
+  // (cgi/src/run_mode.h): --cgi, then --listen, then a listening fd 0, then GATEWAY_INTERFACE.
+  bool cgi = false;
 };
 
 // parse_server_args reads the command line every app takes (--help prints the list, with
