@@ -3,8 +3,11 @@
 // C++-mangled twin those programs link against.
 #include <sys/socket.h>
 
+#include "cofcgi/runtime/netpoll.h"
+
 #define COFCGI_EXPORT __attribute__((visibility("default")))
 
 COFCGI_EXPORT int co_accept(int fd, struct sockaddr* addr, socklen_t* len) {
-  return accept(fd, addr, len);
+  // As the extern "C" one (connect_hooks.cpp): O_NONBLOCK in the libco-variant profile.
+  return accept4(fd, addr, len, co::libco_profile().enabled ? SOCK_NONBLOCK : 0);
 }

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "co_routine.h"
 #include "cofcgi/runtime/export.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "fd_table.h"
@@ -63,7 +64,8 @@ int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
       !force_nonblock(fd, v.info)) {
     return REAL(accept4)(fd, addr, len, flags);
   }
-  return retry_on_eagain(fd, Direction::read, v, [&] { return accept_once(fd, addr, len, flags); });
+  return retry_on_eagain(
+      fd, Direction::read, v, [&] { return accept_once(fd, addr, len, flags); }, CallKind::other);
 }
 
 void note_accepted(int nfd, int flags) {
@@ -97,8 +99,11 @@ COFCGI_API int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   return nfd;
 }
 
-// libco's co_accept: accept on a socket the caller polled (co_poll) as readable.
-COFCGI_API int co_accept(int fd, sockaddr* addr, socklen_t* len) { return accept(fd, addr, len); }
+// libco's co_accept: accept on a socket the caller polled (co_poll) as readable. The seed's
+// libco variant made the accepted socket O_NONBLOCK; so does its profile.
+COFCGI_API int co_accept(int fd, sockaddr* addr, socklen_t* len) {
+  return accept4(fd, addr, len, co::libco_profile().enabled ? SOCK_NONBLOCK : 0);
+}
 
 COFCGI_API int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!co::hooks_active()) return REAL(connect)(fd, addr, len);
@@ -126,7 +131,8 @@ COFCGI_API int connect(int fd, const sockaddr* addr, socklen_t len) {
         err = so_error != 0 ? so_error : errno;
       }
     } else {
-      err = errno == EAGAIN ? EINPROGRESS : errno;
+      // In the libco-variant profile a timeout is LIBCO_POLL_TIMEOUT (co_routine.h).
+      err = errno != EAGAIN ? errno : co::libco_profile().active ? LIBCO_POLL_TIMEOUT : EINPROGRESS;
     }
   }
   if (err != EBADF) (void)REAL(fcntl)(fd, F_SETFL, flags);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "co_routine.h"
 #include "real_calls.h"
 
 namespace co::hooks {
@@ -58,12 +59,26 @@ void learn_timeouts(int fd, FdInfo* info) {
   errno = saved;
 }
 
-co::Deadline deadline_for(const FdView& v, Direction dir) {
+co::Deadline deadline_for(const FdView& v, Direction dir, CallKind kind) {
   if (v.info == nullptr) return co::kNoDeadline;
-  const std::int64_t timeout = dir == Direction::read
-                                   ? v.info->recv_timeout_ns.load(std::memory_order_relaxed)
-                                   : v.info->send_timeout_ns.load(std::memory_order_relaxed);
+  std::int64_t timeout = dir == Direction::read
+                             ? v.info->recv_timeout_ns.load(std::memory_order_relaxed)
+                             : v.info->send_timeout_ns.load(std::memory_order_relaxed);
+  if (timeout <= 0 && kind == CallKind::data && v.kind == FdKind::socket) {
+    // libco gave every socket a timeout (1 s unless set); its variant's programs count on it.
+    const co::LibcoProfile profile = co::libco_profile();
+    if (profile.active) {
+      timeout = static_cast<std::int64_t>(dir == Direction::read ? profile.read_timeout_ms
+                                                                 : profile.write_timeout_ms) *
+                1000000;
+    }
+  }
   return timeout > 0 ? co::deadline_after(std::chrono::nanoseconds(timeout)) : co::kNoDeadline;
+}
+
+void report_timeout() {
+  if (errno != EAGAIN) return;
+  if (co::libco_profile().active) errno = LIBCO_POLL_TIMEOUT;
 }
 
 int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation) {

@@ -29,8 +29,19 @@ struct FdView {
 // view_of looks fd up, learning its kind (fstat) and O_NONBLOCK (F_GETFL) on first use.
 FdView view_of(int fd);
 
-// The deadline of a blocking call on fd: now + SO_RCVTIMEO/SO_SNDTIMEO, or none.
-co::Deadline deadline_for(const FdView& v, Direction dir);
+// What a blocking call is, for the libco-variant profile (co::libco_profile): only data
+// calls (the read and write families) on a socket with no SO_RCVTIMEO/SO_SNDTIMEO get its
+// default timeouts; accept and connect keep the socket's own.
+enum class CallKind { data, other };
+
+// The deadline of a blocking call on fd: now + SO_RCVTIMEO/SO_SNDTIMEO, or none (for a data
+// call in a coroutine the libco-variant profile applies to: its default timeout).
+co::Deadline deadline_for(const FdView& v, Direction dir, CallKind kind = CallKind::other);
+
+// report_timeout turns the EAGAIN of a call that timed out into LIBCO_POLL_TIMEOUT when the
+// libco-variant profile applies to the caller (co_routine.h); any other errno stays. Call it
+// only where EAGAIN means "the deadline passed".
+void report_timeout();
 
 // park_until_ready parks the coroutine until fd may be ready in `dir`. Returns 0, or -1 with
 // errno EAGAIN (deadline passed, as libc reports SO_RCVTIMEO) or EBADF (fd closed meanwhile).
@@ -67,16 +78,19 @@ void learn_timeouts(int fd, FdInfo* info);
 // retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
 // it succeeds, fails otherwise, or the deadline passes.
 template <typename Attempt>
-auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt)
-    -> decltype(attempt()) {
+auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt,
+                     CallKind kind = CallKind::data) -> decltype(attempt()) {
   const KeepErrnoOnSuccess keep;
-  const co::Deadline deadline = deadline_for(v, dir);
+  const co::Deadline deadline = deadline_for(v, dir, kind);
   for (;;) {
     const auto result = attempt();
     if (result >= 0) return keep(result);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return result;
-    if (park_until_ready(fd, dir, deadline, v.generation) != 0) return -1;
+    if (park_until_ready(fd, dir, deadline, v.generation) != 0) {
+      report_timeout();
+      return -1;
+    }
   }
 }
 

@@ -32,7 +32,7 @@ void consume(std::vector<iovec>& iov, std::size_t& first, std::size_t done) {
 template <typename TrySend>
 ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send) {
   const KeepErrnoOnSuccess keep;
-  const co::Deadline deadline = deadline_for(v, Direction::write);
+  const co::Deadline deadline = deadline_for(v, Direction::write, CallKind::data);
   std::size_t sent = 0;
   do {
     const ssize_t n = try_send(sent);
@@ -45,6 +45,7 @@ ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send)
       if (park_until_ready(fd, Direction::write, deadline, v.generation) == 0) continue;
     }
     if (sent > 0) return keep(static_cast<ssize_t>(sent));  // what a partial blocking write reports
+    report_timeout();  // EAGAIN here is the park's: the deadline passed
     return -1;
   } while (sent < total);
   return keep(static_cast<ssize_t>(sent));

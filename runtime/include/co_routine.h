@@ -90,8 +90,32 @@ COFCGI_API void co_set_env_list(const char* name[], size_t cnt);
 
 COFCGI_API void co_log_err(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* accept(2) for a listening socket driven by co_poll (libco declares it in no header). */
+/* accept(2) for a listening socket driven by co_poll (libco declares it in no header). With
+ * the libco-variant profile on (co_set_libco_timeouts), the accepted socket is O_NONBLOCK, as
+ * the variant's co_accept made it: fcntl(F_GETFL) says so and its calls never park. */
 COFCGI_API int co_accept(int fd, struct sockaddr* addr, socklen_t* len);
+
+/* The seed's libco variant (its README, "Changes from original") reports a hooked call that
+ * timed out with errno = LIBCO_POLL_TIMEOUT instead of EAGAIN/EWOULDBLOCK. The value is one
+ * no kernel or libc call sets: Linux returns a failed syscall's error as -1..-4095 (MAX_ERRNO,
+ * include/linux/err.h), which is all glibc's wrappers ever store in errno, and glibc's own
+ * errno values are the <errno.h> constants (all below 134); 0x4C43 ("LC", 19523) is above
+ * that range, so it can mean nothing else. strerror() calls it "Unknown error 19523". */
+#define LIBCO_POLL_TIMEOUT 0x4C43
+
+/* co_set_libco_timeouts switches the libco-variant profile on (enable != 0) or off for the
+ * whole process; it is off by default. While on, in coroutines made by co_create with hooks
+ * enabled (co::go coroutines and threads are never affected):
+ * - a hooked call that times out fails with errno = LIBCO_POLL_TIMEOUT (not EAGAIN; connect:
+ *   not EINPROGRESS);
+ * - a socket read or write with no SO_RCVTIMEO/SO_SNDTIMEO waits at most read_timeout_ms /
+ *   write_timeout_ms (< 0: libco's 1000 ms; 0: no default, only the socket's own timeouts);
+ *   accept and connect keep the socket's own timeouts only;
+ * - co_accept returns an O_NONBLOCK socket.
+ * Programs that cannot be changed set the environment variable COFCGI_LIBCO_TIMEOUTS instead,
+ * read once, at the first hooked call that asks: "on" (libco's 1000 ms both ways), "R" or
+ * "R,W" (milliseconds; 0 for no default), or "", "0", "off" for off. A call overrides it. */
+COFCGI_API void co_set_libco_timeouts(int enable, int read_timeout_ms, int write_timeout_ms);
 
 #ifdef __cplusplus
 }

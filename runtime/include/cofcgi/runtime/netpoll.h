@@ -30,6 +30,18 @@ COFCGI_API bool hooks_active();
 // co_enable_hook_sys / co_disable_hook_sys); returns the previous setting.
 COFCGI_API bool set_hooks_enabled(bool enabled);
 
+// LibcoProfile is the seed libco variant's profile (co_set_libco_timeouts in co_routine.h) as
+// it applies to the caller: `enabled` process-wide, `active` when also the caller is a
+// coroutine made by co_create whose hooks are on; the default socket timeouts in ms (0: none).
+struct LibcoProfile {
+  bool enabled = false;
+  bool active = false;
+  int read_timeout_ms = 0;
+  int write_timeout_ms = 0;
+};
+// libco_profile reads it (the environment variable COFCGI_LIBCO_TIMEOUTS on the first call).
+COFCGI_API LibcoProfile libco_profile();
+
 // fd_closing wakes every coroutine of this thread waiting on fd with WakeReason::closed and
 // drops its epoll registration. Call it before the real close()/dup2() (epoll keeps a
 // registration alive while any duplicate of the file lives).
