@@ -155,11 +155,11 @@ class CgiSink final : public RecordSink {
                        "(%s); exiting",
                        written_, req.label.c_str());
       } else {
-        co::log_printf(co::LogLevel::error,
-                       "cgi: writing the response to stdout failed after %zu bytes (%s): %s",
-                       written_, req.label.c_str(),
-                       errno == ETIMEDOUT ? "nobody read it within write_timeout"
-                                          : std::strerror(errno));
+        co::log_printf(
+            co::LogLevel::error,
+            "cgi: writing the response to stdout failed after %zu bytes (%s): %s", written_,
+            req.label.c_str(),
+            errno == ETIMEDOUT ? "nobody read it within write_timeout" : std::strerror(errno));
       }
       fail_request(req, failure_);
       return false;
@@ -174,9 +174,13 @@ class CgiSink final : public RecordSink {
 };
 
 // read_body feeds the request's body from fd 0: exactly content_length bytes (RFC 3875 4.2:
-// the script must not read more), each pause at most body_timeout.
+// the script must not read more), each pause at most body_timeout. With `discard` (a request
+// answered without its handler: 413, 431) the bytes are read and dropped: under mod_cgid
+// stdin and stdout are one unix socket, and a program that exits with unread bytes in it
+// makes the kernel reset the connection -- Apache then loses the response it had not read
+// yet ("ap_content_length_filter: apr_bucket_read() failed", measured: about 1 in 3).
 void read_body(RequestState& req, const StdFd& in, std::size_t content_length,
-               std::chrono::milliseconds body_timeout, RunFailure& failure) {
+               std::chrono::milliseconds body_timeout, bool discard, RunFailure& failure) {
   std::vector<char> buf(kReadChunk);
   std::size_t got = 0;
   co::Deadline deadline = co::deadline_after(body_timeout);
@@ -185,12 +189,13 @@ void read_body(RequestState& req, const StdFd& in, std::size_t content_length,
     const ssize_t n = ::read(in.fd(), buf.data(), std::min(buf.size(), content_length - got));
     if (n > 0) {
       got += static_cast<std::size_t>(n);
-      req.body.append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      if (!discard) req.body.append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
       deadline = co::deadline_after(body_timeout);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && in.wait(POLLIN, deadline)) continue;
+    if (discard) return;  // the answer does not depend on it: nothing to fail
     if (n == 0) {
       co::log_printf(co::LogLevel::error,
                      "cgi: stdin ended after %zu of %zu request body bytes (CONTENT_LENGTH): "
@@ -209,7 +214,7 @@ void read_body(RequestState& req, const StdFd& in, std::size_t content_length,
     fail_request(req, failure);
     return;
   }
-  req.body.end();
+  if (!discard) req.body.end();
 }
 
 // environment_params copies environ into the request's params (NAME\0VALUE\0 ...); adds
@@ -310,13 +315,12 @@ int run_cgi(ServerState& state) {
   } else if (*content_length > o.max_body) {
     req.rejection = Rejection::body_too_large;  // the body is not read: the 413 goes at once
   }
-  const bool read_stdin = req.rejection == Rejection::none && *content_length > 0;
-  if (!read_stdin) {
-    if (req.rejection == Rejection::body_too_large)
-      req.body.mark_over_limit();
-    else
-      req.body.end();
-  }
+  // A rejected request's body is read too, and dropped (read_body): its answer goes at once.
+  const bool discard = req.rejection != Rejection::none;
+  if (req.rejection == Rejection::body_too_large)
+    req.body.mark_over_limit();
+  else if (discard || *content_length == 0)
+    req.body.end();
   RateLimitedLog protocol_log;
   req.label = "cgi request ";
   req.label += method;
@@ -324,8 +328,8 @@ int run_cgi(ServerState& state) {
   req.label += Request(&req).uri().substr(0, 200);
   req.move_to(RequestPhase::running);
 
-  if (read_stdin) {
-    co::go([&] { read_body(req, in, *content_length, o.body_timeout, failure); });
+  if (*content_length > 0) {
+    co::go([&] { read_body(req, in, *content_length, o.body_timeout, discard, failure); });
   }
   co::Options options;
   options.stack_size = o.stack_size;

@@ -4,6 +4,8 @@
 //                              "slow done N\n"
 //   /throw-after-stream?kb=N   writes and flushes N KiB of 'x', then throws
 //                              std::runtime_error: a response cut short after its headers
+//   /throw                     throws std::runtime_error before sending anything: a 500
+//   /bad-header                sets a header value with a CR LF in it: a 500
 //   /overflow?depth=N          recurses N frames of 1 KiB each (default 100000): overflows
 //                              any handler stack the tests use
 //   anything else answers "ok PATH\n"
@@ -41,6 +43,11 @@ void handle(co::cgi::Request& request, co::cgi::Response& response) {
     response << std::string(static_cast<std::size_t>(kb) * 1024, 'x');
     response.flush();
     throw std::runtime_error("thrown on purpose after " + std::to_string(kb) + " KiB");
+  }
+  if (request.path() == "/throw") throw std::runtime_error("thrown on purpose");
+  if (request.path() == "/bad-header") {
+    response.set_header("X-Bad", "a\r\nInjected: yes");
+    return;
   }
   if (request.path() == "/overflow") {
     const long depth = std::stol(request.query("depth").value_or("100000"));
