@@ -2,17 +2,21 @@
 // as plain CGI programs under real CGI hosts -- lighttpd with mod_cgi and Apache with mod_cgid
 // (tests/support/cgi_host_server.h) -- and directly, with the CGI environment set by hand, for
 // the inputs no host sends on purpose; and where the mode choice goes for each sign.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cgi_host_server.h"
@@ -332,6 +336,42 @@ TEST_CASE("the run mode: --cgi, --listen, GATEWAY_INTERFACE, and the default say
     const FcgiReply reply = conn.request(1, cgi_params("GET", "/"));
     CHECK(reply.complete);
     CHECK(parse_cgi_response(reply.out).body == "Hello, World!\n");
+  }
+  SUBCASE("a listening fd 0 wins over GATEWAY_INTERFACE: FastCGI on fd 0") {
+    // spawn-fcgi started from a CGI script's environment inherits GATEWAY_INTERFACE.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 16) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(listener, 0);  // dup2 clears FD_CLOEXEC on fd 0
+      ::execl("/usr/bin/env", "env", "-i", "GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET",
+              COFCGI_HELLO_EXE, static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(listener);
+    FcgiReply reply;
+    for (int attempt = 0; attempt < 100 && !reply.complete; ++attempt) {
+      try {
+        FcgiConn conn("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)));
+        reply = conn.request(1, cgi_params("GET", "/"), {}, true, 5s);
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+    CHECK(reply.complete);
+    CHECK(parse_cgi_response(reply.out).body == "Hello, World!\n");
+    ::kill(child, SIGTERM);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(exited_with(status, 0));
   }
   SUBCASE("nothing given: the default address, and the log says why") {
     Child child({"/usr/bin/env", "-i", COFCGI_HELLO_EXE}, dir.path() + "/default.log");
