@@ -148,6 +148,17 @@ grep -qF "[libcofcgi_hooks.so.0]" <<<"$needed" || fail "pkgconfig_main does not 
 "$CXX" -std=c++11 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/consumer/libco_closure.cpp" \
   $flags -o "$work/pc_libco_closure"
 run_ok libco_closure "$work/pc_libco_closure"
+# A program written for the seed's libco variant (LIBCO_POLL_TIMEOUT, issue 17), unchanged:
+# it builds against the installed co_routine.h, and with the profile switched on from the
+# environment it pings on every read timeout.
+# shellcheck disable=SC2086
+"$CXX" -std=c++11 -Wall -Wextra -Werror $SANITIZE_FLAGS "$here/../libco_compat/ping_loop.cpp" \
+  $flags -o "$work/pc_ping_loop"
+out="$(COFCGI_LIBCO_TIMEOUTS=100 timeout 60 "$work/pc_ping_loop" 500 2>&1)" ||
+  fail "pc_ping_loop failed: $out"
+echo "$out"
+grep -Eq '^ping_loop: accepted socket O_NONBLOCK=1, [1-9][0-9]* timeouts' <<<"$out" ||
+  fail "pc_ping_loop did not ping on timeouts"
 
 flags="$(pkg --cflags --libs cofcgi-cgi)"
 echo "cofcgi-cgi: $flags"
