@@ -21,6 +21,9 @@
 
 #include "cgi_host_server.h"
 #include "cgi_test_util.h"
+#ifdef COFCGI_SLEEP_SQL_EXE
+#include "mariadb_server.h"
+#endif
 
 namespace {
 
@@ -387,3 +390,24 @@ TEST_CASE("the run mode: --cgi, --listen, GATEWAY_INTERFACE, and the default say
     child.wait_exit(loose(10000ms));
   }
 }
+
+#ifdef COFCGI_SLEEP_SQL_EXE
+TEST_CASE("sleep_sql as a CGI program: its MariaDB call parks the handler's coroutine (hooks)") {
+  cofcgi_test::MariadbServer db;
+  db.start();
+  const std::vector<std::string> vars = {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET",
+                                         "REQUEST_URI=/cgi-bin/sleep_sql?s=0.2",
+                                         "QUERY_STRING=s=0.2"};
+  const auto t0 = std::chrono::steady_clock::now();
+  const RunResult r =
+      run_program(env_run(vars, COFCGI_SLEEP_SQL_EXE,
+                          {"--mysql-socket", db.socket_path(), "--mysql-user", db.user(),
+                           "--mysql-password", db.password(), "--pool", "1"}),
+                  "", 30s);
+  CHECK_MESSAGE(exited_with(r.status, 0), r.err);
+  const CgiResponse c = parse_cgi_response(r.out);
+  CHECK(c.status == 200);
+  CHECK(c.body == "SLEEP(0.2) = 0\n");
+  CHECK(ms_since(t0) >= 200);
+}
+#endif
