@@ -243,6 +243,14 @@ TEST_CASE("a direct CGI run: errors as under FastCGI (500 with a log line, 413, 
   CHECK(r.out.find("Injected") == std::string::npos);
   CHECK(r.err.find("invalid HTTP header") != std::string::npos);
 
+  // Thrown after part of the response went out: it cannot be completed; status 1, a log line.
+  vars = {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET", "REQUEST_URI=/throw-after-stream",
+          "QUERY_STRING=kb=40"};
+  r = run_program(env_run(vars, COFCGI_TEST_SERVER_EXE), "", 20s);
+  CHECK(exited_with(r.status, 1));
+  CHECK(parse_cgi_response(r.out).body == std::string(40 * 1024, 'x'));
+  CHECK(r.err.find("was cut short after 40960 body bytes") != std::string::npos);
+
   // Over --max-body, announced by CONTENT_LENGTH: 413 at once; the body is read and dropped
   // (under mod_cgid exiting with unread stdin resets the socket the answer is on).
   vars = {"GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=POST", "REQUEST_URI=/big",
