@@ -174,12 +174,14 @@ class CgiSink final : public RecordSink {
 };
 
 // read_body feeds the request's body from fd 0: exactly content_length bytes (RFC 3875 4.2:
-// the script must not read more), each pause at most body_timeout. With `discard` (a request
-// answered without its handler: 413, 431) the bytes are read and dropped: under mod_cgid
-// stdin and stdout are one unix socket, and a program that exits with unread bytes in it
-// makes the kernel reset the connection -- Apache then loses the response it had not read
-// yet ("ap_content_length_filter: apr_bucket_read() failed", measured: about 1 in 3).
-void read_body(RequestState& req, const StdFd& in, std::size_t content_length,
+// the script must not read more), or with `until_eof` everything up to EOF (Apache passes a
+// chunked request body with no CONTENT_LENGTH and closes stdin after it); each pause at most
+// body_timeout. With `discard` (a request answered without its handler: 413, 431), and once
+// the body goes over max_body, the bytes are read and dropped: under mod_cgid stdin and
+// stdout are one unix socket, and a program that exits with unread bytes in it makes the
+// kernel reset the connection -- Apache then loses the response it had not read yet
+// ("ap_content_length_filter: apr_bucket_read() failed", measured: about 1 in 3).
+void read_body(RequestState& req, const StdFd& in, std::size_t content_length, bool until_eof,
                std::chrono::milliseconds body_timeout, bool discard, RunFailure& failure) {
   std::vector<char> buf(kReadChunk);
   std::size_t got = 0;
@@ -189,23 +191,30 @@ void read_body(RequestState& req, const StdFd& in, std::size_t content_length,
     const ssize_t n = ::read(in.fd(), buf.data(), std::min(buf.size(), content_length - got));
     if (n > 0) {
       got += static_cast<std::size_t>(n);
-      if (!discard) req.body.append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      if (!discard) {
+        req.body.append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        discard = req.body.state() == BodyStream::State::over_limit;  // the handler gets 413
+      }
       deadline = co::deadline_after(body_timeout);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && in.wait(POLLIN, deadline)) continue;
+    if (n == 0 && until_eof) break;
     if (discard) return;  // the answer does not depend on it: nothing to fail
+    const std::string expected = until_eof
+                                     ? std::string("(a body up to EOF: no CONTENT_LENGTH)")
+                                     : "of " + std::to_string(content_length) + " (CONTENT_LENGTH)";
     if (n == 0) {
       co::log_printf(co::LogLevel::error,
-                     "cgi: stdin ended after %zu of %zu request body bytes (CONTENT_LENGTH): "
-                     "the web server closed it early (%s)",
-                     got, content_length, req.label.c_str());
+                     "cgi: stdin ended after %zu request body bytes %s: the web server closed it "
+                     "early (%s)",
+                     got, expected.c_str(), req.label.c_str());
     } else if (errno == ETIMEDOUT) {
       co::log_printf(co::LogLevel::error,
-                     "cgi: no request body bytes on stdin for %lld ms after %zu of %zu "
-                     "(CONTENT_LENGTH); giving up (body_timeout, --body-timeout) (%s)",
-                     static_cast<long long>(body_timeout.count()), got, content_length,
+                     "cgi: no request body bytes on stdin for %lld ms after %zu %s; giving up "
+                     "(body_timeout, --body-timeout) (%s)",
+                     static_cast<long long>(body_timeout.count()), got, expected.c_str(),
                      req.label.c_str());
     } else {
       co::log_printf(co::LogLevel::error, "cgi: reading the request body from stdin: %s (%s)",
@@ -296,9 +305,14 @@ int run_cgi(ServerState& state) {
     return answer_bad_request(
         "REQUEST_METHOD is not set: not started by a CGI host? (--listen ADDR serves FastCGI)");
   }
-  const std::optional<std::size_t> content_length =
-      parse_content_length(std::getenv("CONTENT_LENGTH"));
+  const char* length_text = std::getenv("CONTENT_LENGTH");
+  std::optional<std::size_t> content_length = parse_content_length(length_text);
   if (!content_length) return answer_bad_request("CONTENT_LENGTH is not a number");
+  // A chunked request body: Apache passes it with no CONTENT_LENGTH, up to EOF on stdin.
+  const char* transfer_encoding = std::getenv("HTTP_TRANSFER_ENCODING");
+  const bool until_eof = (length_text == nullptr || *length_text == '\0') &&
+                         transfer_encoding != nullptr && *transfer_encoding != '\0';
+  if (until_eof) content_length = SIZE_MAX;
 
   const StdFd in(0), out(1);
   RunFailure failure;
@@ -312,7 +326,7 @@ int run_cgi(ServerState& state) {
   for (const auto& [name, value] : req.params) params_bytes += name.size() + value.size();
   if (params_bytes > o.max_params_bytes || req.params.size() > o.max_params) {
     req.rejection = Rejection::params_too_large;
-  } else if (*content_length > o.max_body) {
+  } else if (!until_eof && *content_length > o.max_body) {
     req.rejection = Rejection::body_too_large;  // the body is not read: the 413 goes at once
   }
   // A rejected request's body is read too, and dropped (read_body): its answer goes at once.
@@ -329,7 +343,8 @@ int run_cgi(ServerState& state) {
   req.move_to(RequestPhase::running);
 
   if (*content_length > 0) {
-    co::go([&] { read_body(req, in, *content_length, o.body_timeout, discard, failure); });
+    co::go(
+        [&] { read_body(req, in, *content_length, until_eof, o.body_timeout, discard, failure); });
   }
   co::Options options;
   options.stack_size = o.stack_size;

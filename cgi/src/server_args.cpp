@@ -6,8 +6,10 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "cofcgi/cgi/request.h"
 #include "cofcgi/cgi/server_options.h"
 
 #ifndef COFCGI_VERSION
@@ -135,11 +137,38 @@ const Flag* find_flag(const std::string& name) {
   return nullptr;
 }
 
+// search_word_args: how many of the last arguments are a CGI search query's words. RFC 3875
+// 4.4: for a QUERY_STRING without '=' a CGI host may pass its '+'-separated words, decoded,
+// as arguments (Apache does: /cgi-bin/app?a+b runs `app a b`). They are the request's, not
+// options; a wrapper script that does not forward them leaves none.
+int search_word_args(int argc, char** argv) {
+  const char* gateway = std::getenv("GATEWAY_INTERFACE");
+  const char* query = std::getenv("QUERY_STRING");
+  if (gateway == nullptr || query == nullptr || *query == '\0') return 0;
+  const std::string_view q(query);
+  if (q.find('=') != std::string_view::npos) return 0;
+  std::vector<std::string> words;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t plus = q.find('+', start);
+    words.push_back(url_decode(q.substr(start, plus - start), false));
+    if (plus == std::string_view::npos) break;
+    start = plus + 1;
+  }
+  const int n = static_cast<int>(words.size());
+  if (argc - 1 < n) return 0;
+  for (int i = 0; i < n; ++i) {
+    if (words[static_cast<std::size_t>(i)] != argv[argc - n + i]) return 0;
+  }
+  return n;
+}
+
 }  // namespace
 
 ServerOptions parse_server_args(int argc, char** argv, std::vector<std::string>* rest,
                                 std::string_view app_options_help) {
   ServerOptions o;
+  argc -= search_word_args(argc, argv);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -593,8 +594,12 @@ HttpResponse http_request(const std::string& host, std::uint16_t port, const std
   const int fd = connect_to(host + ":" + std::to_string(port));
   if (fd < 0) throw std::runtime_error("connect to nginx: " + std::string(std::strerror(errno)));
   std::string out = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
-  for (const auto& [n, v] : headers) out += n + ": " + v + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT")
+  bool framed = false;  // the caller gives Transfer-Encoding and a body encoded to match
+  for (const auto& [n, v] : headers) {
+    out += n + ": " + v + "\r\n";
+    if (strcasecmp(n.c_str(), "Transfer-Encoding") == 0) framed = true;
+  }
+  if (!framed && (!body.empty() || method == "POST" || method == "PUT"))
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   out += "\r\n";
   out += body;

@@ -187,7 +187,8 @@ struct HttpResponse {
   std::optional<std::string> header(std::string_view name) const;
 };
 // http_request sends one request with "Connection: close" (and Content-Length when there is
-// a body or the method is POST/PUT), sending and reading at once, and reads to EOF.
+// a body or the method is POST/PUT, unless `headers` has Transfer-Encoding: then `body` goes
+// as given, already encoded), sending and reading at once, and reads to EOF.
 // Throws std::runtime_error on a connection failure or a malformed response.
 HttpResponse http_request(const std::string& host, std::uint16_t port, const std::string& method,
                           const std::string& target, const std::string& body = {},
