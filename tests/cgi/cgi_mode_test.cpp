@@ -179,6 +179,17 @@ TEST_CASE("hello and echo as CGI programs under lighttpd mod_cgi and Apache mod_
     CHECK(r.header("Content-Type") == std::optional<std::string>("text/plain"));
     CHECK(r.body == "GET /cgi-bin/echo/a/b?c=d&e=%2F\n");
 
+    // HEAD: the host sends no body; a form POST to hello (the nginx test's checks).
+    r = http("HEAD", "/cgi-bin/hello");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    r = http("HEAD", "/cgi-bin/echo/head");
+    CHECK(r.status == 200);
+    CHECK(r.body.empty());
+    r = http("POST", "/cgi-bin/hello", "a=1&b=2");
+    CHECK(r.status == 200);
+    CHECK(r.body == "Hello, World!\n");
+
     // A query with no '=' (RFC 3875 4.4): Apache passes its words as arguments; they are not
     // options (not even these).
     r = http("GET", "/cgi-bin/echo?x+y%2Fz");
