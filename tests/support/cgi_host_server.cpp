@@ -53,6 +53,54 @@ void kill_stale_host(const fs::path& dir) {
   if (comm == "lighttpd" || comm == "apache2") ::kill(static_cast<pid_t>(-pgid), SIGKILL);
 }
 
+// project_libraries: the shared libraries of the project (libcofcgi_*) that `program` loads,
+// as ldd resolves them.
+std::vector<std::string> project_libraries(const std::string& program) {
+  std::vector<std::string> libs;
+  const std::string command = "ldd '" + program + "' 2>/dev/null";
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return libs;
+  char line[1024];
+  while (std::fgets(line, sizeof line, p) != nullptr) {
+    std::istringstream in(line);
+    std::string name, arrow, path;
+    in >> name >> arrow >> path;
+    if (name.rfind("libcofcgi", 0) == 0 && arrow == "=>" && !path.empty() && path[0] == '/') {
+      libs.push_back(path);
+    }
+  }
+  ::pclose(p);
+  return libs;
+}
+
+// stage copies a program and the project libraries it loads into the host's dir (0755):
+// Apache's workers run as www-data, which may not reach the build tree at all (a clone in
+// /root is 0700), so cgi-bin/ must not point into it. The copies find their libraries
+// through LD_LIBRARY_PATH=DIR/lib, which the loader searches before the build tree's RUNPATH.
+std::string stage(const std::string& dir, const std::string& program) {
+  const fs::path target = fs::path(dir) / "bin" / fs::path(program).filename();
+  std::error_code ec;
+  fs::copy_file(program, target, fs::copy_options::overwrite_existing, ec);
+  if (ec) throw CgiHostServerError("copy " + program + ": " + ec.message());
+  ::chmod(target.c_str(), 0755);
+  for (const std::string& lib : project_libraries(program)) {
+    const fs::path copy = fs::path(dir) / "lib" / fs::path(lib).filename();
+    fs::copy_file(lib, copy, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw CgiHostServerError("copy " + lib + ": " + ec.message());
+    ::chmod(copy.c_str(), 0755);
+  }
+  return target.string();
+}
+
+// replace_all: every `from` in `text` becomes `to`.
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string CgiHostServer::binary(CgiHost host) {
@@ -84,15 +132,23 @@ CgiHostServer::CgiHostServer(CgiHostOptions options) : options_(std::move(option
   fs::create_directories(dir_ + "/cgi-bin");
   fs::create_directories(dir_ + "/htdocs");
   fs::create_directories(dir_ + "/tmp");
+  fs::create_directories(dir_ + "/bin");
+  fs::create_directories(dir_ + "/lib");
+  ::chmod((dir_ + "/bin").c_str(), 0755);
+  ::chmod((dir_ + "/lib").c_str(), 0755);
   std::ofstream(dir_ + "/owner.pid") << ::getpid() << "\n";
+  std::vector<std::pair<std::string, std::string>> staged;  // build-tree path -> copy
   for (const auto& [name, target] : options_.programs) {
+    staged.emplace_back(target, stage(dir_, target));
     std::error_code ec;
-    fs::create_symlink(target, dir_ + "/cgi-bin/" + name, ec);
+    fs::create_symlink(staged.back().second, dir_ + "/cgi-bin/" + name, ec);
     if (ec) throw CgiHostServerError("symlink cgi-bin/" + name + ": " + ec.message());
   }
   for (const auto& [name, text] : options_.scripts) {
+    std::string body = text;
+    for (const auto& [from, to] : staged) body = replace_all(body, from, to);
     const std::string path = dir_ + "/cgi-bin/" + name;
-    std::ofstream(path) << "#!/bin/sh\n" << text << "\n";
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
     ::chmod(path.c_str(), 0755);
   }
 }
@@ -151,6 +207,8 @@ void CgiHostServer::write_config() const {
       << "LoadModule authz_core_module " << m << "/mod_authz_core.so\n"
       << "LoadModule alias_module " << m << "/mod_alias.so\n"
       << "LoadModule cgid_module " << m << "/mod_cgid.so\n"
+      << "LoadModule env_module " << m << "/mod_env.so\n"
+      << "SetEnv LD_LIBRARY_PATH \"" << d << "/lib\"\n"
       << "StartServers 1\nServerLimit 1\nThreadsPerChild 32\nMaxRequestWorkers 32\n"
       << "MinSpareThreads 1\nMaxSpareThreads 32\n"
       << "ScriptSock \"" << d << "/cgid.sock\"\n"

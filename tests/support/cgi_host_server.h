@@ -20,8 +20,9 @@
 // Apache (httpd.conf): `apache2 -DFOREGROUND`, mpm_event + mod_cgid (the CGI daemon Debian
 // enables by default), ScriptAlias /cgi-bin/. Apache refuses to serve as root: when the test
 // runs as root the workers (and the CGI programs) run as `www-data` (User/Group), and the temp
-// dir is made 0755 so they can reach cgi-bin/ -- the programs themselves (and their shared
-// libraries) must be readable and executable by www-data. mod_cgid writes the whole request
+// dir is made 0755 so they can reach cgi-bin/. The programs are copied into the temp dir's
+// bin/ with the project libraries they load (lib/, found through LD_LIBRARY_PATH), so a build
+// tree www-data cannot reach (a clone in /root) still works. mod_cgid writes the whole request
 // body into the program's stdin before it reads any of its stdout.
 //
 // Both: error log, pid file and runtime files in the temp dir; a host request body limit
