@@ -41,7 +41,10 @@ void BodyStream::unlift() {
   lifted_ = 0;
 }
 
-void BodyStream::end() { move_to(State::complete); }
+void BodyStream::end() {
+  stream_ended_ = true;
+  move_to(State::complete);
+}
 void BodyStream::abandon() { move_to(State::abandoned); }
 void BodyStream::mark_over_limit() { move_to(State::over_limit); }
 

@@ -46,6 +46,9 @@ class BodyStream {
   State state() const { return state_; }
   bool receiving() const { return state_ == State::receiving; }
   bool waiting_for_whole() const { return waiting_for_whole_; }
+  // web_server_done: the web server sends no more of this stream (its empty STDIN record
+  // came, or it aborted the request) -- whatever the state says about the bytes.
+  bool web_server_done() const { return stream_ended_ || state_ == State::abandoned; }
   std::size_t received() const { return received_; }
 
  private:
@@ -59,6 +62,7 @@ class BodyStream {
   std::size_t read_ = 0;  // consumed from the front lazily: no quadratic erase
   std::size_t received_ = 0;
   bool waiting_for_whole_ = false;  // in wait_until_received
+  bool stream_ended_ = false;       // the empty STDIN record arrived
   std::size_t lifted_ = 0;          // this body's bytes lifted from the connection's cap
   co::CondVar ready_;
 };

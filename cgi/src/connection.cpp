@@ -87,7 +87,7 @@ void Connection::detach(RequestState& request) {
 }
 
 void Connection::remove(RequestState& request) {
-  if (request.body.receiving() && state_ != State::broken) expect_stdin_end(request.id);
+  if (!request.body.web_server_done() && state_ != State::broken) expect_stdin_end(request.id);
   detach(request);
   const auto it = std::find_if(owned_.begin(), owned_.end(),
                                [&](const auto& r) { return r.get() == &request; });

@@ -428,6 +428,25 @@ TEST_CASE("params over max_params_bytes or max_params are answered 431") {
   CHECK(seen.requests.load() == 1);
 }
 
+TEST_CASE(
+    "after a 413 mid-body, a connection without FCGI_KEEP_CONN waits for the rest of the STDIN") {
+  // The web server is still sending the body when the answer goes out: closing then would
+  // fail its next write (nginx answers 502 instead of passing the 413 on).
+  Observed seen;
+  ServerOptions o = test_options();
+  o.max_body = 1000;
+  InProcessServer server(o, test_handler(&seen));
+  FcgiConn conn(server.address());
+  conn.send(begin_request(1, 1, 0) + stream(kParams, 1, encode_pairs(cgi_params("POST", "/body"))) +
+            record(kStdin, 1, std::string(2000, 'b')));
+  const FcgiReply reply = conn.read_reply(1);
+  REQUIRE(reply.complete);
+  CHECK(parse_cgi_response(reply.out).status == 413);
+  CHECK_FALSE(conn.wait_closed(300ms));  // the STDIN has not ended yet
+  CHECK(conn.try_send(record(kStdin, 1, std::string(2000, 'c')) + record(kStdin, 1, "")));
+  CHECK(conn.wait_closed(10s));  // now it has: FCGI_KEEP_CONN was clear
+}
+
 TEST_CASE("a body over max_body is answered 413, announced or not") {
   Observed seen;
   ServerOptions o = test_options();
