@@ -43,7 +43,7 @@ class ConnectionReader {
   bool wait_for_body_room();
   bool refuse_whole_body_waits();
   bool flush_replies();
-  co::Deadline next_deadline() const;
+  co::Deadline next_deadline(co::Deadline now) const;
   bool deadline_expired();
 
   bool on_record(const Record& r);
@@ -60,6 +60,7 @@ class ConnectionReader {
   // a kept connection waits nearly all the time.
   std::vector<char> pending_;
   co::Deadline partial_since_ = 0;  // when the partial record in pending_ began
+  co::Deadline idle_since_ = 0;     // when the reader first parked with nothing in flight
   std::string replies_;             // answers batched until the reader parks or yields
   std::size_t records_since_park_ = 0;
   // handle_pending stopped with a whole record still unparsed (its share of this wake-up
@@ -74,7 +75,7 @@ void ConnectionReader::run() {
     if (!handle_pending() || !flush_replies() || should_end()) return;
     // Checked on every pass, not only when a wait times out: a peer that keeps sending
     // something (a management record now and then) must not keep a deadline from passing.
-    if (next_deadline() <= co::now_ns() && deadline_expired()) return;
+    if (deadline_expired()) return;
     if (records_since_park_ >= options_.max_records_per_wakeup || whole_record_pending_) {
       records_since_park_ = 0;
       co::yield();  // others on this thread run; then go on with what is pending
@@ -155,8 +156,8 @@ bool ConnectionReader::read_more() {
   if (n > 0) {
     // Copied out before anything can switch to another reader of this thread.
     pending_.insert(pending_.end(), scratch.data(), scratch.data() + n);
-    if (partial_since_ == 0) partial_since_ = co::now_ns();
-    return true;
+    idle_since_ = 0;
+    return true;  // handle_pending stamps partial_since_ if a partial record is left
   }
   if (n == 0) return false;  // the web server closed
   if (errno == EINTR) return true;
@@ -169,7 +170,13 @@ bool ConnectionReader::park_on_socket() {
   if (conn_.wake_requested()) return true;
   co::WakeReason reason = co::WakeReason::notified;
   conn_.set_reader_wait(Connection::ReaderWait::socket);
-  const int rc = co::wait_fd(conn_.fd(), POLLIN, next_deadline(), &reason);
+  const co::Deadline now = co::now_ns();
+  const bool idle = conn_.active().empty() && pending_.empty();
+  if (!idle)
+    idle_since_ = 0;
+  else if (idle_since_ == 0)
+    idle_since_ = now;
+  const int rc = co::wait_fd(conn_.fd(), POLLIN, next_deadline(now), &reason);
   conn_.set_reader_wait(Connection::ReaderWait::none);
   if (rc != 0 || reason == co::WakeReason::closed) return false;
   if (reason == co::WakeReason::timeout) return !deadline_expired();
@@ -209,7 +216,8 @@ bool ConnectionReader::refuse_whole_body_waits() {
   return refused;
 }
 
-co::Deadline ConnectionReader::next_deadline() const {
+// next_deadline: the earliest deadline of the connection, as of `now`.
+co::Deadline ConnectionReader::next_deadline(co::Deadline now) const {
   auto after = [](co::Deadline from, std::chrono::milliseconds ms) {
     return from + std::chrono::duration_cast<std::chrono::nanoseconds>(ms).count();
   };
@@ -221,17 +229,19 @@ co::Deadline ConnectionReader::next_deadline() const {
       deadline = std::min(deadline, after(req->body_activity_ns, options_.body_timeout));
     }
   }
-  if (conn_.active().empty() && pending_.empty()) {
-    deadline = std::min(deadline, co::deadline_after(options_.idle_timeout));
-  }
+  // Idle: nothing in flight since idle_since_. Busy: look again after idle_timeout anyway,
+  // as the requests may end meanwhile (nothing wakes the reader for that), so a connection
+  // is closed between one and two idle_timeouts after its last request.
+  const co::Deadline idle_from = idle_since_ != 0 ? idle_since_ : now;
+  deadline = std::min(deadline, after(idle_from, options_.idle_timeout));
   return deadline;
 }
 
-// deadline_expired: after a wait timed out, whether a deadline really passed (logged; the
-// connection then ends) or the wait only needs to start again.
+// deadline_expired: whether a deadline passed (logged; the connection then ends). After a
+// wait timed out it may not have: the wait then only starts again.
 bool ConnectionReader::deadline_expired() {
   const co::Deadline now = co::now_ns();
-  if (next_deadline() > now) return false;
+  if (next_deadline(now) > now) return false;
   if (partial_since_ != 0) {
     conn_.thread().protocol_log.warn("fastcgi: a record was not complete within %lld ms; closing",
                                      static_cast<long long>(options_.record_timeout.count()));

@@ -428,6 +428,19 @@ TEST_CASE("params over max_params_bytes or max_params are answered 431") {
   CHECK(seen.requests.load() == 1);
 }
 
+TEST_CASE("a kept connection idle for idle_timeout is closed; one in use is not") {
+  Observed seen;
+  ServerOptions o = test_options();
+  o.idle_timeout = 500ms;
+  InProcessServer server(o, test_handler(&seen));
+  FcgiConn idle(server.address());
+  REQUIRE(idle.request(1, cgi_params("GET", "/first")).complete);
+  // A request that takes longer than idle_timeout: the connection is busy, not idle.
+  FcgiConn busy(server.address());
+  REQUIRE(busy.request(1, cgi_params("GET", "/sleep?ms=1500")).complete);
+  CHECK(idle.wait_closed(loose(10000ms)));
+}
+
 TEST_CASE(
     "after a 413 mid-body, a connection without FCGI_KEEP_CONN waits for the rest of the STDIN") {
   // The web server is still sending the body when the answer goes out: closing then would
