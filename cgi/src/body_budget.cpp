@@ -14,11 +14,6 @@ void BodyBudget::release(std::size_t n) {
   room_.notify_all();
 }
 
-void BodyBudget::begin_whole_body_wait() {
-  ++whole_body_waits_;
-  room_.notify_all();
-}
-
 bool BodyBudget::over() const {
   if (held_ - lifted_ >= connection_cap_) return true;
   return held_ > 0 && process_total_.load(std::memory_order_relaxed) >= process_cap_;

@@ -34,14 +34,10 @@ class BodyBudget {
   void release(std::size_t n);
   // over: the connection must not read more now.
   bool over() const;
-  // A handler that must have its whole body before it answers (its first flush: nginx stops
-  // sending the body once it has a response header) lifts the connection's cap for its own
-  // body's bytes while it waits (lift); the process's cap still holds.
-  void begin_whole_body_wait();
-  void end_whole_body_wait() { --whole_body_waits_; }
-  int whole_body_waits() const { return whole_body_waits_; }
-  // lift/unlift: bytes of requests waiting for their whole body, which the connection's cap
-  // does not count (each such body is bounded by max_body, all by the process's cap).
+  // lift/unlift: a handler that must have its whole body before it answers (its first
+  // flush: nginx stops sending the body once it has a response header) takes its body's
+  // bytes out of the connection's cap while it waits (each such body is bounded by max_body,
+  // all by the process's cap, which still holds).
   void lift(std::size_t n) { lifted_ += n; }
   void unlift(std::size_t n) { lifted_ -= n; }
   std::size_t held() const { return held_; }
@@ -54,7 +50,6 @@ class BodyBudget {
   std::size_t connection_cap_;
   std::size_t process_cap_;
   std::size_t held_ = 0;
-  int whole_body_waits_ = 0;
   std::size_t lifted_ = 0;
   co::CondVar room_;
 };

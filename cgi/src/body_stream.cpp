@@ -83,9 +83,8 @@ void BodyStream::wait_until_received() {
     waiting_for_whole_ = true;
     lifted_ = pending_.size() - read_;
     budget_.lift(lifted_);
-    budget_.begin_whole_body_wait();
+    budget_.wake();  // the reader may read again, or must refuse this wait (process cap full)
     while (state_ == State::receiving) ready_.wait_until();
-    budget_.end_whole_body_wait();
     unlift();
     waiting_for_whole_ = false;
   }

@@ -19,8 +19,6 @@ void check_header_text(std::string_view s, const char* what) {
   }
 }
 
-bool same_name(std::string_view a, std::string_view b) { return detail::ascii_iequals(a, b); }
-
 // append_stdout wraps `bytes` in STDOUT records (at most 32 KiB of content each).
 void append_stdout(std::string& out, std::uint16_t id, std::string_view bytes) {
   constexpr std::size_t kChunk = 32 * 1024;
@@ -73,9 +71,10 @@ void Response::set_status(int code, std::string_view reason) {
 void Response::set_header(std::string_view name, std::string_view value) {
   check_header_text(name, "name");
   check_header_text(value, "value");
-  headers_.erase(std::remove_if(headers_.begin(), headers_.end(),
-                                [&](const auto& h) { return same_name(h.first, name); }),
-                 headers_.end());
+  headers_.erase(
+      std::remove_if(headers_.begin(), headers_.end(),
+                     [&](const auto& h) { return detail::ascii_iequals(h.first, name); }),
+      headers_.end());
   headers_.emplace_back(name, value);
 }
 
@@ -97,8 +96,8 @@ void Response::render_headers(std::string& out, bool with_length) {
   with_length = with_length && !no_content;
   bool has_type = no_content;
   for (const auto& [name, value] : headers_) {
-    if (same_name(name, "Content-Type")) has_type = true;
-    if (with_length && same_name(name, "Content-Length")) continue;
+    if (detail::ascii_iequals(name, "Content-Type")) has_type = true;
+    if (with_length && detail::ascii_iequals(name, "Content-Length")) continue;
     out += name;
     out += ": ";
     out += value;
