@@ -38,6 +38,28 @@ enum class CallKind { data, other };
 // call in a coroutine the libco-variant profile applies to: its default timeout).
 co::Deadline deadline_for(const FdView& v, Direction dir, CallKind kind = CallKind::other);
 
+// LazyDeadline: deadline_for, worked out at the first wait instead of before the first try.
+// Most hooked calls never wait, and the deadline costs a clock read (with no socket timeout,
+// a look at the libco-variant profile): the fast path pays neither.
+class LazyDeadline {
+ public:
+  LazyDeadline(const FdView& v, Direction dir, CallKind kind) : v_(v), dir_(dir), kind_(kind) {}
+  co::Deadline get() {
+    if (!known_) {
+      deadline_ = deadline_for(v_, dir_, kind_);
+      known_ = true;
+    }
+    return deadline_;
+  }
+
+ private:
+  const FdView& v_;
+  Direction dir_;
+  CallKind kind_;
+  bool known_ = false;
+  co::Deadline deadline_ = co::kNoDeadline;
+};
+
 // report_timeout turns the EAGAIN of a call that timed out into LIBCO_POLL_TIMEOUT when the
 // libco-variant profile applies to the caller (co_routine.h); any other errno stays. Call it
 // only where EAGAIN means "the deadline passed".
@@ -81,13 +103,13 @@ template <typename Attempt>
 auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt,
                      CallKind kind = CallKind::data) -> decltype(attempt()) {
   const KeepErrnoOnSuccess keep;
-  const co::Deadline deadline = deadline_for(v, dir, kind);
+  LazyDeadline deadline(v, dir, kind);
   for (;;) {
     const auto result = attempt();
     if (result >= 0) return keep(result);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return result;
-    if (park_until_ready(fd, dir, deadline, v.generation) != 0) {
+    if (park_until_ready(fd, dir, deadline.get(), v.generation) != 0) {
       report_timeout();
       return -1;
     }

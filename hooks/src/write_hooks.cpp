@@ -32,7 +32,7 @@ void consume(std::vector<iovec>& iov, std::size_t& first, std::size_t done) {
 template <typename TrySend>
 ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send) {
   const KeepErrnoOnSuccess keep;
-  const co::Deadline deadline = deadline_for(v, Direction::write, CallKind::data);
+  LazyDeadline deadline(v, Direction::write, CallKind::data);
   std::size_t sent = 0;
   do {
     const ssize_t n = try_send(sent);
@@ -42,7 +42,7 @@ ssize_t send_fully(int fd, const FdView& v, std::size_t total, TrySend try_send)
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (park_until_ready(fd, Direction::write, deadline, v.generation) == 0) continue;
+      if (park_until_ready(fd, Direction::write, deadline.get(), v.generation) == 0) continue;
     }
     if (sent > 0) return keep(static_cast<ssize_t>(sent));  // what a partial blocking write reports
     report_timeout();  // EAGAIN here is the park's: the deadline passed
