@@ -33,6 +33,7 @@
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/scheduler.h"
+#include "io.h"
 #include "rate_limited_log.h"
 #include "request_runner.h"
 #include "request_state.h"
@@ -139,32 +140,21 @@ class CgiSink final : public RecordSink {
  private:
   bool write_out(RequestState& req, std::string_view bytes) {
     const co::Deadline deadline = co::deadline_after(write_timeout_);
-    while (!bytes.empty()) {
-      const ssize_t n = ::write(out_.fd(), bytes.data(), bytes.size());
-      if (n > 0) {
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-        written_ += static_cast<std::size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && out_.wait(POLLOUT, deadline))
-        continue;
-      if (errno == EPIPE) {
-        co::log_printf(co::LogLevel::warning,
-                       "cgi: stdout closed by the web server after %zu bytes of the response "
-                       "(%s); exiting",
-                       written_, req.label.c_str());
-      } else {
-        co::log_printf(
-            co::LogLevel::error,
-            "cgi: writing the response to stdout failed after %zu bytes (%s): %s", written_,
-            req.label.c_str(),
-            errno == ETIMEDOUT ? "nobody read it within write_timeout" : std::strerror(errno));
-      }
-      fail_request(req, failure_);
-      return false;
+    if (write_fully(out_.fd(), bytes.data(), bytes.size(), deadline, &written_)) return true;
+    if (errno == EPIPE) {
+      co::log_printf(co::LogLevel::warning,
+                     "cgi: stdout closed by the web server after %zu bytes of the response "
+                     "(%s); exiting",
+                     written_, req.label.c_str());
+    } else {
+      co::log_printf(
+          co::LogLevel::error,
+          "cgi: writing the response to stdout failed after %zu bytes (%s): %s", written_,
+          req.label.c_str(),
+          errno == EAGAIN ? "nobody read it within write_timeout" : std::strerror(errno));
     }
-    return true;
+    fail_request(req, failure_);
+    return false;
   }
 
   const StdFd& out_;
@@ -270,13 +260,7 @@ int answer_bad_request(const char* why) {
   static constexpr std::string_view kAnswer =
       "Status: 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "Content-Length: 12\r\n\r\nBad Request\n";
-  std::string_view rest = kAnswer;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(1, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  (void)write_fully(1, kAnswer.data(), kAnswer.size(), co::kNoDeadline);
   return 1;
 }
 
@@ -292,6 +276,27 @@ std::optional<std::size_t> parse_content_length(const char* text) {
     n = n * 10 + digit;
   }
   return n;
+}
+
+// refuse_early: what is refused before any handler runs -- params over the limits (431), a
+// body announced over max_body (413) -- and the body's state to match. A refused request's
+// body is still read, and dropped (read_body): true then.
+bool refuse_early(RequestState& req, const ServerOptions& o, std::size_t content_length,
+                  bool until_eof) {
+  std::size_t params_bytes = 0;
+  for (const auto& [name, value] : req.params) params_bytes += name.size() + value.size();
+  if (params_bytes > o.max_params_bytes || req.params.size() > o.max_params) {
+    req.rejection = Rejection::params_too_large;
+  } else if (!until_eof && content_length > o.max_body) {
+    req.rejection = Rejection::body_too_large;  // the body is not read: the 413 goes at once
+  }
+  const bool discard = req.rejection != Rejection::none;
+  if (req.rejection == Rejection::body_too_large) {
+    req.body.mark_over_limit();
+  } else if (discard || content_length == 0) {
+    req.body.end();
+  }
+  return discard;
 }
 
 }  // namespace
@@ -322,34 +327,15 @@ int run_cgi(ServerState& state) {
   RequestState req(sink, budget, 0, o.max_body);
   req.started_ns = co::now_ns();
   environment_params(req);
-  std::size_t params_bytes = 0;
-  for (const auto& [name, value] : req.params) params_bytes += name.size() + value.size();
-  if (params_bytes > o.max_params_bytes || req.params.size() > o.max_params) {
-    req.rejection = Rejection::params_too_large;
-  } else if (!until_eof && *content_length > o.max_body) {
-    req.rejection = Rejection::body_too_large;  // the body is not read: the 413 goes at once
-  }
-  // A rejected request's body is read too, and dropped (read_body): its answer goes at once.
-  const bool discard = req.rejection != Rejection::none;
-  if (req.rejection == Rejection::body_too_large)
-    req.body.mark_over_limit();
-  else if (discard || *content_length == 0)
-    req.body.end();
+  const bool discard = refuse_early(req, o, *content_length, until_eof);
   RateLimitedLog protocol_log;
-  req.label = "cgi request ";
-  req.label += method;
-  req.label += ' ';
-  req.label += Request(&req).uri().substr(0, 200);
+  const co::Options options = handler_coroutine(o, req, "cgi request");
   req.move_to(RequestPhase::running);
 
   if (*content_length > 0) {
     co::go(
         [&] { read_body(req, in, *content_length, until_eof, o.body_timeout, discard, failure); });
   }
-  co::Options options;
-  options.stack_size = o.stack_size;
-  options.stack_size_setting = "ServerOptions::stack_size, --stack-size";
-  options.name = req.label.c_str();
   co::go(options, [&] {
     run_handler(state, protocol_log, req);
     req.move_to(RequestPhase::ended);

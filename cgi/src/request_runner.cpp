@@ -116,15 +116,22 @@ void end_request(Connection& conn, RequestState& req) {
   if (closing || drained) conn.wake_reader();
 }
 
-std::string request_label(const Request& request) {
-  std::string label = "fastcgi request ";
-  label += request.method();
-  label += ' ';
-  label += request.uri().substr(0, 200);
-  return label;
-}
-
 }  // namespace
+
+co::Options handler_coroutine(const ServerOptions& options, RequestState& req,
+                              std::string_view kind) {
+  const Request request(&req);
+  req.label = kind;
+  req.label += ' ';
+  req.label += request.method();
+  req.label += ' ';
+  req.label += request.uri().substr(0, 200);
+  co::Options o;
+  o.stack_size = options.stack_size;
+  o.stack_size_setting = "ServerOptions::stack_size, --stack-size";
+  o.name = req.label.c_str();
+  return o;
+}
 
 void start_request(Connection& conn, RequestState& req) {
   req.move_to(RequestPhase::running);
@@ -132,12 +139,9 @@ void start_request(Connection& conn, RequestState& req) {
   // not take the process's slots (max_requests_in_flight); a connection's own are capped by
   // max_requests_per_connection_in_flight and their bytes by max_buffered_params.
   conn.thread().server.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
-  req.label = request_label(Request(&req));
+  // The name stays valid until end_request, the coroutine's last act.
+  const co::Options options = handler_coroutine(conn.server().options, req, "fastcgi request");
   conn.handlers().add();
-  co::Options options;
-  options.stack_size = conn.server().options.stack_size;
-  options.stack_size_setting = "ServerOptions::stack_size, --stack-size";
-  options.name = req.label.c_str();  // valid until end_request, the coroutine's last act
   co::go(options, [&conn, &req] {
     run_handler(conn.server(), conn.thread().protocol_log, req);
     end_request(conn, req);
