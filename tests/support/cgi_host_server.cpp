@@ -28,18 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 const char* const kApacheModules = "/usr/lib/apache2/modules";
 
-bool accepts_connections(const std::string& host, std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // kill_stale_host: the dir's recorded group, if its processes are still a CGI host's (the id
 // may have been reused since: nothing else is touched). CGI programs the host started are in
 // the group too.
@@ -222,18 +210,7 @@ void CgiHostServer::write_config() const {
   if (!out) throw CgiHostServerError("cannot write " + conf_path());
 }
 
-bool CgiHostServer::reap(bool block, int* status) {
-  if (pid_ <= 0) return true;
-  for (;;) {
-    const pid_t r = ::waitpid(pid_, status, block ? 0 : WNOHANG);
-    if (r == 0) return false;
-    if (r < 0 && errno == EINTR) continue;
-    ::kill(-pid_, SIGKILL);  // what is left of the group (workers, the cgid daemon)
-    untrack_process_group(pid_);
-    pid_ = -1;
-    return true;
-  }
-}
+bool CgiHostServer::reap(bool block, int* status) { return reap_group(&pid_, block, status); }
 
 void CgiHostServer::start() {
   if (pid_ > 0) return;
@@ -281,19 +258,6 @@ void CgiHostServer::start() {
   }
 }
 
-void CgiHostServer::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = Clock::now() + options_.stop_timeout;
-  int status = 0;
-  while (!reap(false, &status)) {
-    if (Clock::now() >= deadline) {
-      ::kill(-pid_, SIGKILL);
-      reap(true, &status);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
+void CgiHostServer::stop() { stop_group(&pid_, SIGTERM, options_.stop_timeout); }
 
 }  // namespace cofcgi_test

@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace cofcgi_test {
 namespace {
@@ -82,6 +83,46 @@ void track_process_group(pid_t pgid) {
 void untrack_process_group(pid_t pgid) {
   std::lock_guard<std::mutex> lock(live_mutex());
   live_groups().erase(pgid);
+}
+
+bool accepts_connections(const std::string& host, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool reap_group(pid_t* pgid, bool block, int* status) {
+  if (*pgid <= 0) return true;
+  for (;;) {
+    const pid_t r = ::waitpid(*pgid, status, block ? 0 : WNOHANG);
+    if (r == 0) return false;
+    if (r < 0 && errno == EINTR) continue;
+    ::kill(-*pgid, SIGKILL);  // what is left of the group (workers, helpers)
+    untrack_process_group(*pgid);
+    *pgid = -1;
+    return true;
+  }
+}
+
+void stop_group(pid_t* pgid, int signal, std::chrono::seconds timeout) {
+  if (*pgid <= 0) return;
+  ::kill(*pgid, signal);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (!reap_group(pgid, false, &status)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(-*pgid, SIGKILL);
+      reap_group(pgid, true, &status);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string read_file(const std::string& path) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -22,6 +23,16 @@ pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log,
 // track_process_group: SIGKILL this group at exit() unless untracked first.
 void track_process_group(pid_t pgid);
 void untrack_process_group(pid_t pgid);
+
+// accepts_connections: a TCP connect to host:port succeeds now.
+bool accepts_connections(const std::string& host, std::uint16_t port);
+// reap_group: waits for the leader *pgid of a server's process group (blocking or not);
+// once reaped (or no child of ours any more) what is left of the group is SIGKILLed and
+// untracked, and *pgid becomes -1. False while it still runs (non-blocking).
+bool reap_group(pid_t* pgid, bool block, int* status);
+// stop_group sends `signal` to the leader (a server's graceful stop) and reaps it; SIGKILLs
+// the group after `timeout`. No-op when *pgid <= 0.
+void stop_group(pid_t* pgid, int signal, std::chrono::seconds timeout);
 
 std::string read_file(const std::string& path);
 // file_tail: the last `lines` lines of a file, each indented by two spaces (for error messages).

@@ -34,18 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-bool accepts_connections(const std::string& host, std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // kill_stale_group SIGKILLs the processes of group `pgid` that are nginx (the id may have
 // been reused since it was recorded: nothing else is touched).
 void kill_stale_group(long pgid) {
@@ -194,19 +182,7 @@ void NginxServer::write_config() const {
   if (!out) throw NginxServerError("nginx fixture: cannot write " + conf_path());
 }
 
-bool NginxServer::reap(bool block, int* status) {
-  if (pid_ <= 0) return true;
-  for (;;) {
-    const pid_t r = ::waitpid(pid_, status, block ? 0 : WNOHANG);
-    if (r == 0) return false;
-    if (r < 0 && errno == EINTR) continue;
-    // Reaped (or not our child any more): whatever is left of the group goes too.
-    ::kill(-pid_, SIGKILL);
-    untrack_process_group(pid_);
-    pid_ = -1;
-    return true;
-  }
-}
+bool NginxServer::reap(bool block, int* status) { return reap_group(&pid_, block, status); }
 
 void NginxServer::start() {
   if (pid_ > 0) return;
@@ -254,19 +230,6 @@ void NginxServer::start() {
   }
 }
 
-void NginxServer::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGQUIT);
-  const auto deadline = Clock::now() + options_.stop_timeout;
-  int status = 0;
-  while (!reap(false, &status)) {
-    if (Clock::now() >= deadline) {
-      ::kill(-pid_, SIGKILL);
-      reap(true, &status);
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
+void NginxServer::stop() { stop_group(&pid_, SIGQUIT, options_.stop_timeout); }
 
 }  // namespace cofcgi_test
