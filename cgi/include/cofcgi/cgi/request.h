@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "cofcgi/cgi/html.h"  // html_escape, which lived here before
 #include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
@@ -85,7 +86,5 @@ class COFCGI_API Request {
 
 // url_decode decodes %XX and '+' (form encoding); invalid escapes are kept as they are.
 COFCGI_API std::string url_decode(std::string_view in, bool plus_is_space = true);
-// html_escape escapes & < > " ' for HTML text and attributes.
-COFCGI_API std::string html_escape(std::string_view in);
 
 }  // namespace co::cgi
