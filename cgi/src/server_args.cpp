@@ -1,208 +1,122 @@
-// parse_server_args: one table of flags drives the parsing and --help.
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <optional>
+// The server's option table: one row per ServerOptions field (cofcgi/cgi/options.h). The
+// command line, --help, the TOML file and the README's reference are all made from it.
+// Adding a setting: one self-contained row here (flag, field, help; the TOML key is the flag
+// with '_' for '-'); the tests in tests/cgi/config_test.cpp go through every row by itself.
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include "cofcgi/cgi/request.h"
+#include "cofcgi/cgi/options.h"
 #include "cofcgi/cgi/server_options.h"
-
-#ifndef COFCGI_VERSION
-#define COFCGI_VERSION "unknown"
-#endif
+#include "command_line.h"
 
 namespace co::cgi {
 namespace {
 
-struct Flag {
-  const char* name;
-  const char* value;  // shown in --help; nullptr: the flag takes no value
-  const char* help;
-  std::function<void(ServerOptions&, const std::string&)> apply;
-};
-
-unsigned long long number(const std::string& flag, const std::string& value, int base = 10) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(value.c_str(), &end, base);
-  if (value.empty() || *end != '\0' || value[0] == '-') {
-    throw std::invalid_argument(flag + " needs a number, got '" + value + "'");
-  }
-  return n;
-}
-
-std::chrono::milliseconds millis(const std::string& flag, const std::string& value) {
-  return std::chrono::milliseconds(number(flag, value));
-}
-
-const std::vector<Flag>& flags() {
-  static const std::vector<Flag> table = {
-      {"--listen", "ADDR",
-       "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: a listening fd 0, CGI with "
-       "GATEWAY_INTERFACE set, or 127.0.0.1:9000)",
-       [](ServerOptions& o, const std::string& v) { o.listen = v; }},
-      {"--threads", "N", "server threads, each with its own scheduler (default 1)",
-       [](ServerOptions& o, const std::string& v) {
-         o.threads = static_cast<int>(number("--threads", v));
-         if (o.threads < 1 || o.threads > 1024)
-           throw std::invalid_argument("--threads must be 1..1024");
-       }},
-      {"--socket-mode", "OCTAL", "permissions of a unix socket (default 0660)",
-       [](ServerOptions& o, const std::string& v) {
-         const unsigned long long mode = number("--socket-mode", v, 8);
-         if (mode > 0777) throw std::invalid_argument("--socket-mode must be 0..0777");
-         o.unix_socket_mode = static_cast<mode_t>(mode);
-       }},
-      {"--socket-owner", "USER", "owner of a unix socket (name or uid)",
-       [](ServerOptions& o, const std::string& v) { o.unix_socket_owner = v; }},
-      {"--socket-group", "GROUP", "group of a unix socket (name or gid)",
-       [](ServerOptions& o, const std::string& v) { o.unix_socket_group = v; }},
-      {"--max-body", "BYTES", "largest request body; over it: 413 (default 16 MiB)",
-       [](ServerOptions& o, const std::string& v) { o.max_body = number("--max-body", v); }},
-      {"--max-connections", "N", "connections per process (default 10000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.max_connections = number("--max-connections", v);
-       }},
-      {"--max-requests-in-flight", "N",
-       "requests per process; over: FCGI_OVERLOADED (default 10000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.max_requests_in_flight = number("--max-requests-in-flight", v);
-       }},
-      {"--max-buffered-body", "BYTES", "unread request bodies per process (default 256 MiB)",
-       [](ServerOptions& o, const std::string& v) {
-         o.max_buffered_body = number("--max-buffered-body", v);
-       }},
-      {"--max-buffered-body-per-connection", "BYTES", "the same per connection (default 1 MiB)",
-       [](ServerOptions& o, const std::string& v) {
-         o.max_buffered_body_per_connection = number("--max-buffered-body-per-connection", v);
-       }},
-      {"--stack-size", "BYTES", "handler coroutine stack (default 128 KiB)",
-       [](ServerOptions& o, const std::string& v) { o.stack_size = number("--stack-size", v); }},
-      {"--idle-timeout", "MS", "close a connection idle this long (default 60000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.idle_timeout = millis("--idle-timeout", v);
-       }},
-      {"--params-timeout", "MS", "BEGIN_REQUEST to the end of its params (default 10000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.params_timeout = millis("--params-timeout", v);
-       }},
-      {"--record-timeout", "MS", "a record's first byte to its last (default 10000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.record_timeout = millis("--record-timeout", v);
-       }},
-      {"--body-timeout", "MS", "longest pause in a request body (default 60000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.body_timeout = millis("--body-timeout", v);
-       }},
-      {"--write-timeout", "MS", "a web server that stops reading (default 60000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.write_timeout = millis("--write-timeout", v);
-       }},
-      {"--grace-period", "MS", "SIGTERM: how long requests in flight may finish (default 10000)",
-       [](ServerOptions& o, const std::string& v) {
-         o.grace_period = millis("--grace-period", v);
-       }},
-      {"--access-log", nullptr, "one line per request: method URI status bytes duration",
-       [](ServerOptions& o, const std::string&) { o.access_log = true; }},
-      {"--cgi", nullptr,
-       "one CGI request (environment + stdin -> stdout), as with GATEWAY_INTERFACE set",
-       [](ServerOptions& o, const std::string&) { o.cgi = true; }},
-      {"--cgi-env", nullptr, "getenv(\"QUERY_STRING\") & co. per request (needs cofcgi::hooks)",
-       [](ServerOptions& o, const std::string&) { o.cgi_environment = true; }},
+Option log_level_option(std::string* field) {
+  Option o = text_option("log-level", field, "LEVEL",
+                         "error log threshold: debug, info, warning, error or off");
+  o.set = [field](const std::string& v) {
+    if (v != "debug" && v != "info" && v != "warning" && v != "error" && v != "off")
+      throw std::invalid_argument("needs debug, info, warning, error or off, got '" + v + "'");
+    *field = v;
   };
-  return table;
+  return o;
 }
 
-void print_help(const char* program, std::string_view app_options_help) {
-  std::printf("usage: %s [options]\n\nServer options:\n", program);
-  for (const Flag& f : flags()) {
-    const std::string left = std::string(f.name) + (f.value ? std::string(" ") + f.value : "");
-    std::printf("  %-40s %s\n", left.c_str(), f.help);
-  }
-  std::printf("  %-40s %s\n  %-40s %s\n", "--help", "this text", "--version", "the cofcgi version");
-  if (!app_options_help.empty()) {
-    std::printf("\n%.*s", static_cast<int>(app_options_help.size()), app_options_help.data());
-    if (app_options_help.back() != '\n') std::printf("\n");
-  }
-}
-
-const Flag* find_flag(const std::string& name) {
-  for (const Flag& f : flags()) {
-    if (name == f.name) return &f;
-  }
-  return nullptr;
-}
-
-// search_word_args: how many of the last arguments are a CGI search query's words. RFC 3875
-// 4.4: for a QUERY_STRING without '=' a CGI host may pass its '+'-separated words, decoded,
-// as arguments (Apache does: /cgi-bin/app?a+b runs `app a b`). They are the request's, not
-// options; a wrapper script that does not forward them leaves none.
-int search_word_args(int argc, char** argv) {
-  const char* gateway = std::getenv("GATEWAY_INTERFACE");
-  const char* query = std::getenv("QUERY_STRING");
-  if (gateway == nullptr || query == nullptr || *query == '\0') return 0;
-  const std::string_view q(query);
-  if (q.find('=') != std::string_view::npos) return 0;
-  std::vector<std::string> words;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t plus = q.find('+', start);
-    words.push_back(url_decode(q.substr(start, plus - start), false));
-    if (plus == std::string_view::npos) break;
-    start = plus + 1;
-  }
-  const int n = static_cast<int>(words.size());
-  if (argc - 1 < n) return 0;
-  for (int i = 0; i < n; ++i) {
-    if (words[static_cast<std::size_t>(i)] != argv[argc - n + i]) return 0;
-  }
-  return n;
+// --access-log alone (the old spelling: a bool) logs to stderr; --access-log PATH to a file.
+Option access_log_option(ServerOptions& o) {
+  Option row = text_option("access-log", &o.access_log_path, "PATH",
+                           "one line per request in --access-format, to PATH (alone: stderr)");
+  row.value_optional = true;
+  row.set = [&o](const std::string& v) {
+    o.access_log = true;
+    o.access_log_path = v == "-" ? "" : v;
+  };
+  // "-": on, to stderr (the same as "" in set); "": off.
+  row.get = [&o] {
+    if (!o.access_log) return std::string();
+    return o.access_log_path.empty() ? std::string("-") : o.access_log_path;
+  };
+  return row;
 }
 
 }  // namespace
 
+std::vector<Option> server_option_rows(ServerOptions& o) {
+  std::vector<Option> rows = {
+      text_option("listen", &o.listen, "ADDR",
+                  "HOST:PORT, [V6]:PORT, unix:PATH or fd:0 (default: a listening fd 0, CGI "
+                  "with GATEWAY_INTERFACE set, or 127.0.0.1:9000)"),
+      integer_option("threads", &o.threads, 1, 1024, "server threads, each with its own scheduler"),
+      octal_option("socket-mode", &o.unix_socket_mode, "permissions of a unix socket"),
+      text_option("socket-owner", &o.unix_socket_owner, "USER",
+                  "owner of a unix socket (name or uid; empty: the process's)"),
+      text_option("socket-group", &o.unix_socket_group, "GROUP",
+                  "group of a unix socket (name or gid; empty: the process's)"),
+      integer_option("backlog", &o.backlog, 1, 1 << 20, "listen(2) backlog"),
+      bytes_option("max-params-bytes", &o.max_params_bytes,
+                   "PARAMS bytes of one request; over: 431"),
+      integer_option("max-params", &o.max_params, 1, 1 << 20, "params of one request; over: 431"),
+      bytes_option("max-body", &o.max_body, "largest request body; over: 413"),
+      integer_option("max-requests-per-connection", &o.max_requests_per_connection, 0, 1LL << 40,
+                     "requests on one connection, then it is closed (0: no limit)"),
+      integer_option("max-requests-per-connection-in-flight",
+                     &o.max_requests_per_connection_in_flight, 1, 1 << 20,
+                     "requests at once on one connection; over: FCGI_CANT_MPX_CONN"),
+      integer_option("max-requests-in-flight", &o.max_requests_in_flight, 1, 1LL << 40,
+                     "requests per process; over: FCGI_OVERLOADED"),
+      integer_option("max-connections", &o.max_connections, 1, 1LL << 40,
+                     "connections per process; over: closed at once"),
+      bytes_option("max-buffered-body-per-connection", &o.max_buffered_body_per_connection,
+                   "unread request body bytes per connection before it stops being read"),
+      bytes_option("max-buffered-body", &o.max_buffered_body,
+                   "unread request body bytes per process before all reading stops"),
+      bytes_option("max-buffered-params", &o.max_buffered_params,
+                   "PARAMS bytes held by all requests of the process; over: 431"),
+      integer_option("max-records-per-wakeup", &o.max_records_per_wakeup, 1, 1 << 20,
+                     "records read from one connection before it yields to the others"),
+      bytes_option("stack-size", &o.stack_size,
+                   "handler coroutine stack (0: the runtime's default, 128k)"),
+      millis_option("idle-timeout", &o.idle_timeout, "close a connection idle this long"),
+      millis_option("params-timeout", &o.params_timeout, "BEGIN_REQUEST to the end of its params"),
+      millis_option("record-timeout", &o.record_timeout, "a record's first byte to its last"),
+      millis_option("body-timeout", &o.body_timeout, "longest pause in a request body"),
+      millis_option("write-timeout", &o.write_timeout, "a web server that stops reading"),
+      millis_option("grace-period", &o.grace_period,
+                    "SIGTERM: how long requests in flight may finish"),
+      text_option("error-log", &o.error_log, "PATH",
+                  "log file for errors and notices (empty: stderr); reopened on SIGUSR1"),
+      log_level_option(&o.log_level),
+      access_log_option(o),
+      text_option("access-format", &o.access_format, "FORMAT",
+                  "access log line: php-fpm's access.format tokens (cgi/README.md)"),
+      flag_option("cgi", &o.cgi,
+                  "one CGI request (environment + stdin -> stdout), as with GATEWAY_INTERFACE "
+                  "set"),
+      flag_option("cgi-env", &o.cgi_environment,
+                  "getenv(\"QUERY_STRING\") & co. per request (needs cofcgi::hooks)"),
+      flag_option("handle-signals", &o.handle_signals,
+                  "SIGTERM/SIGINT drain, SIGUSR1 reopens the logs (false: the app's own)"),
+  };
+  return rows;
+}
+
+ServerOptions parse_server_args(int argc, char** argv, AppOptions& app,
+                                std::vector<std::string>* rest) {
+  ServerOptions o;
+  detail::CommandLine line(argc, argv);
+  line.add_rows(server_option_rows(o));
+  line.add_rows(app.rows());
+  line.parse(rest, app.extra_help);
+  return o;
+}
+
 ServerOptions parse_server_args(int argc, char** argv, std::vector<std::string>* rest,
                                 std::string_view app_options_help) {
-  ServerOptions o;
-  argc -= search_word_args(argc, argv);
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      print_help(argc > 0 ? argv[0] : "app", app_options_help);
-      std::exit(0);
-    }
-    if (arg == "--version") {
-      std::printf("cofcgi %s\n", COFCGI_VERSION);
-      std::exit(0);
-    }
-    std::optional<std::string> inline_value;
-    const std::size_t eq = arg.find('=');
-    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      inline_value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    }
-    const Flag* flag = find_flag(arg);
-    if (flag == nullptr) {
-      if (rest == nullptr) throw std::invalid_argument("unknown argument " + arg + " (try --help)");
-      rest->push_back(argv[i]);
-      continue;
-    }
-    std::string value;
-    if (flag->value != nullptr) {
-      if (inline_value)
-        value = *inline_value;
-      else if (i + 1 < argc)
-        value = argv[++i];
-      else
-        throw std::invalid_argument(arg + " needs a value");
-    }
-    flag->apply(o, value);
-  }
-  return o;
+  AppOptions none;
+  none.extra_help = std::string(app_options_help);
+  return parse_server_args(argc, argv, none, rest);
 }
 
 }  // namespace co::cgi

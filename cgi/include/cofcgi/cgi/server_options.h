@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cofcgi/cgi/options.h"
 #include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
@@ -56,7 +57,16 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{60000};   // a peer that stops reading
   std::chrono::milliseconds grace_period{10000};    // SIGTERM: in-flight requests may finish
 
-  bool access_log = false;     // one line per request: method URI status bytes duration
+  // Logs (cgi/README.md "Logs"). The error log: every co::log_printf line, with a timestamp,
+  // the level and the pid; "" is stderr. log_level: debug, info, warning, error or off.
+  std::string error_log;
+  std::string log_level = "info";
+  // The access log: one line per request in access_format (php-fpm's access.format tokens),
+  // to access_log_path ("" or "-": stderr) when access_log is on. Both logs are reopened on
+  // SIGUSR1 (logrotate's postrotate).
+  bool access_log = false;
+  std::string access_log_path;
+  std::string access_format = "%R - %u %t \"%m %r\" %s %l %{mili}d";
   std::size_t stack_size = 0;  // handler coroutine stacks (0: runtime default, 128 KiB)
   bool handle_signals = true;  // SIGTERM/SIGINT drain; SIGPIPE ignored either way
   // Legacy CGI code: in a handler, getenv("QUERY_STRING"), getenv("HTTP_HOST") & co. return
@@ -69,10 +79,15 @@ struct ServerOptions {
   bool cgi = false;
 };
 
-// parse_server_args reads the command line every app takes (--help prints the list, with
-// `app_options_help` appended for the app's own options, and exits 0; --version likewise).
-// Arguments it does not know are left for the caller in `rest`; without `rest` they are an
-// error. A malformed value throws std::invalid_argument naming the flag.
+// parse_server_args reads the command line every app takes, and the TOML file it names with
+// --config FILE (the command line overrides the file). --help prints the options (the rows of
+// cgi/src/server_args.cpp, then the app's) and exits 0; --version and --options-reference
+// likewise. `app`'s rows are read from both places like the server's. Arguments no row knows
+// are left for the caller in `rest`; without `rest` they are an error. A malformed value or
+// an unknown key throws std::invalid_argument naming the flag, or the file, line and key.
+COFCGI_API ServerOptions parse_server_args(int argc, char** argv, AppOptions& app,
+                                           std::vector<std::string>* rest = nullptr);
+// The same without app rows; `app_options_help` is appended to --help.
 COFCGI_API ServerOptions parse_server_args(int argc, char** argv,
                                            std::vector<std::string>* rest = nullptr,
                                            std::string_view app_options_help = {});
