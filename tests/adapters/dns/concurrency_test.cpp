@@ -22,15 +22,8 @@
 
 namespace {
 
-std::string v4_of(unsigned n) {
-  return "10.0." + std::to_string(n / 256) + "." + std::to_string(n % 256);
-}
-
-std::string v6_of(unsigned n) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "fd00::1:%x", n);
-  return buf;
-}
+using dns_test::v4_of;
+using dns_test::v6_of;
 
 struct Tally {
   int right = 0;

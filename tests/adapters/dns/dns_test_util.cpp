@@ -149,6 +149,16 @@ std::string describe(const hostent* h) {
   return out;
 }
 
+std::string v4_of(unsigned n) {
+  return "10.0." + std::to_string(n / 256) + "." + std::to_string(n % 256);
+}
+
+std::string v6_of(unsigned n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "fd00::1:%x", n);
+  return buf;
+}
+
 double seconds_since(std::int64_t start_ns) {
   return static_cast<double>(co::now_ns() - start_ns) / 1e9;
 }

@@ -72,6 +72,10 @@ std::string describe(const addrinfo* ai);
 // "name=...; aliases=a,b; type=..; addrs=x,y".
 std::string describe(const hostent* h);
 
+// The test zone's addresses of hN.test: A 10.0.N/256.N%256, AAAA fd00::1:N (hex).
+std::string v4_of(unsigned n);
+std::string v6_of(unsigned n);
+
 double seconds_since(std::int64_t start_ns);
 
 }  // namespace dns_test

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cares_channel.h"
@@ -236,7 +237,7 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
     g_helper.fetch_add(1, std::memory_order_relaxed);
     auto call = std::make_shared<HostCall>();
     auto job_name = std::make_shared<std::string>(name);
-    run_on_helper_thread([call, job_name, af, v2, buflen] {
+    const bool ran = run_on_helper_thread([call, job_name, af, v2, buflen] {
       std::vector<char> tmp(buflen);
       hostent he{};
       hostent* res = nullptr;
@@ -250,6 +251,11 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
       call->found = res != nullptr;
       if (res != nullptr) call->data = host_data_of(res);
     });
+    if (!ran) {  // the caller's wait was cancelled: errno says why
+      *result = nullptr;
+      *h_errnop = NETDB_INTERNAL;
+      return errno;
+    }
     c = std::move(*call);
   } else {
     g_cares.fetch_add(1, std::memory_order_relaxed);
@@ -511,7 +517,10 @@ int getaddrinfo_helper(const char* node, const char* service, const addrinfo* hi
     int rc = 0;
     int err = 0;
     int herrno = 0;
-    addrinfo* res = nullptr;
+    addrinfo* res = nullptr;  // handed to the caller, or freed with the job (cancelled)
+    ~Job() {
+      if (res != nullptr) R().freeaddrinfo(res);
+    }
   };
   auto job = std::make_shared<Job>();
   job->node = node;
@@ -526,13 +535,14 @@ int getaddrinfo_helper(const char* node, const char* service, const addrinfo* hi
     job->hints.ai_socktype = hints->ai_socktype;
     job->hints.ai_protocol = hints->ai_protocol;
   }
-  run_on_helper_thread([job] {
+  const bool ran = run_on_helper_thread([job] {
     job->rc = R().getaddrinfo(job->node.c_str(), job->has_service ? job->service.c_str() : nullptr,
                               job->has_hints ? &job->hints : nullptr, &job->res);
     job->err = errno;
     job->herrno = h_errno;
   });
-  if (job->rc == 0) *res = job->res;
+  if (!ran) return EAI_SYSTEM;  // cancelled: errno says why; the job frees its result
+  if (job->rc == 0) *res = std::exchange(job->res, nullptr);
   h_errno = job->herrno;  // thread-local on the helper thread: carried back
   if (job->rc == EAI_SYSTEM) errno = job->err;
   return job->rc;
@@ -678,7 +688,7 @@ int getnameinfo_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_
   job->want_serv = serv != nullptr;
   job->serv.resize(serv != nullptr ? servlen : 0);
   job->flags = flags;
-  run_on_helper_thread([job] {
+  const bool ran = run_on_helper_thread([job] {
     job->rc = R().getnameinfo(reinterpret_cast<const sockaddr*>(job->sa.data()),
                               static_cast<socklen_t>(job->sa.size()), job->host.data(),
                               static_cast<socklen_t>(job->host.size()),
@@ -687,6 +697,7 @@ int getnameinfo_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_
     job->err = errno;
     job->herrno = h_errno;
   });
+  if (!ran) return EAI_SYSTEM;  // cancelled: errno says why
   h_errno = job->herrno;
   if (job->rc == 0 || job->rc == EAI_OVERFLOW) {
     std::memcpy(host, job->host.data(), hostlen);
