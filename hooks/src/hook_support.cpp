@@ -91,6 +91,9 @@ int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t
     case co::WakeReason::notified: return 0;
     case co::WakeReason::timeout: errno = EAGAIN; return -1;
     case co::WakeReason::closed: errno = EBADF; return -1;
+    // The coroutine was cancelled or its DeadlineScope passed (cofcgi/runtime/cancel.h).
+    case co::WakeReason::cancelled: errno = ECANCELED; return -1;
+    case co::WakeReason::deadline_exceeded: errno = ETIMEDOUT; return -1;
   }
   return 0;
 }

@@ -66,7 +66,9 @@ class LazyDeadline {
 void report_timeout();
 
 // park_until_ready parks the coroutine until fd may be ready in `dir`. Returns 0, or -1 with
-// errno EAGAIN (deadline passed, as libc reports SO_RCVTIMEO) or EBADF (fd closed meanwhile).
+// errno EAGAIN (deadline passed, as libc reports SO_RCVTIMEO), EBADF (fd closed meanwhile),
+// ECANCELED (the coroutine was cancelled) or ETIMEDOUT (its DeadlineScope passed): the last
+// two at once, without parking, once they hold (cofcgi/runtime/cancel.h).
 int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation);
 
 // block_until_ready is the same outside a coroutine, with a real poll(); for fds the hooks

@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "cofcgi/runtime/sleep.h"
@@ -73,7 +74,12 @@ void release_pooled_stacks() { detail::Scheduler::get().release_pooled_stacks();
 
 void sleep_until(Deadline deadline) {
   detail::require_coroutine("co::sleep_until/sleep_for");
-  detail::Scheduler::get().park(deadline);
+  detail::throw_if_interrupted(detail::Scheduler::get().park(deadline), "co::sleep_until");
+}
+
+WakeReason park_until(Deadline deadline) {
+  detail::require_coroutine("co::park_until");
+  return detail::Scheduler::get().park(deadline);
 }
 
 }  // namespace co

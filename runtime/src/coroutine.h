@@ -16,6 +16,7 @@ namespace co::detail {
 
 class SharedStack;
 struct LocalTable;
+struct CancelTarget;
 
 // A parked coroutine's entry in a wait queue. Each coroutine embeds one; waiting on many
 // queues at once (poll) uses extra ones from the heap, never from the coroutine's stack,
@@ -62,6 +63,13 @@ struct Coroutine {
   ExceptionState eh;             // C++ exception globals while switched out
   int saved_errno = 0;           // errno while switched out
   LocalTable* locals = nullptr;  // coroutine-local values, allocated on first use
+  // Cancellation (cancel.h): the earliest open DeadlineScope, the CancelHandle's shared
+  // target (made on first use), the cancel flag (never cleared but by co_reset), and how
+  // many CancelShields are open (while any is, park ignores flag and deadline).
+  Deadline scope_deadline = kNoDeadline;
+  CancelTarget* cancel_target = nullptr;
+  bool cancel_requested = false;
+  std::uint8_t cancel_shields = 0;
   // Private stack: the control block lives at the top of its own stack mapping.
   StackMemory stack;
   // Shared stack: the group member it runs on and its saved bytes while switched out.

@@ -172,8 +172,12 @@ int co_cond_timedwait(stCoCond_t* cc, int timeout_ms) {
   }
   const co::Deadline deadline =
       timeout_ms <= 0 ? co::kNoDeadline : co::deadline_after(std::chrono::milliseconds(timeout_ms));
-  if (cc->cond.wait_until(deadline)) return 0;
-  errno = ETIMEDOUT;
+  try {
+    if (cc->cond.wait_until(deadline)) return 0;
+    errno = ETIMEDOUT;
+  } catch (const std::system_error& e) {
+    errno = e.code().value();  // cancelled (ECANCELED) or past its deadline (ETIMEDOUT)
+  }
   return -1;
 }
 

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "cofcgi/runtime/cancel.h"
 #include "intrusive_list.h"
 #include "scheduler.h"
 #include "sys.h"
@@ -107,6 +108,10 @@ int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
     self->extra_waiter_count = 0;
     for (nfds_t i = 0; i < 2 * nfds; ++i) {
       if (waiters[i].link.linked()) detail::list_unlink(waiters[i].link);
+    }
+    if (const int err = interruption_errno(reason); err != 0) {
+      errno = err;  // cancelled, or the coroutine's deadline passed (cancel.h)
+      return -1;
     }
     const int n = detail::sys::poll(fds, nfds, 0);
     if (n != 0 || reason != WakeReason::notified) return n;

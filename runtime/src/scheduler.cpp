@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <typeinfo>
 
 #include "arch/context.h"
+#include "cancel.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
 #include "intrusive_list.h"
@@ -178,6 +180,7 @@ void Scheduler::destroy(Coroutine* co) {
   unlink_waiters(co);
   timers_.cancel(&co->timer);
   destroy_locals(co);
+  forget_cancel_state(co);
   list_unlink(co->all_link);
   --live_;
   if (co->detached) --detached_live_;
@@ -214,6 +217,7 @@ void Scheduler::reset(Coroutine* co) {
   unlink_waiters(co);
   timers_.cancel(&co->timer);
   destroy_locals(co);
+  forget_cancel_state(co);
   if (co->shared != nullptr) {
     release_saved(co);
     co->sp = nullptr;
@@ -298,15 +302,28 @@ __attribute__((always_inline)) inline void Scheduler::hand_over(Coroutine* from,
 
 WakeReason Scheduler::park(Deadline deadline) {
   Coroutine* self = current_;
+  // A cancelled coroutine, or one past its DeadlineScope, does not park (cancel.h); else the
+  // timer fires at the earlier of the two deadlines.
+  Deadline wake_at = deadline;
+  if (park_may_be_refused(self)) [[unlikely]] {
+    const WakeReason refused = refusal(self);
+    if (refused != WakeReason::notified) {
+      if (self->waiter.link.linked()) list_unlink(self->waiter.link);
+      return refused;
+    }
+    wake_at = std::min(deadline, self->scope_deadline);
+  }
   self->state = CoState::parked;
   self->wake_reason = WakeReason::notified;
-  if (deadline != kNoDeadline) {
-    self->timer.deadline = deadline;
+  if (wake_at != kNoDeadline) {
+    self->timer.deadline = wake_at;
     timers_.insert(&self->timer);
   }
   switch_to(self, self->resumer);
   timers_.cancel(&self->timer);
   if (self->waiter.link.linked()) list_unlink(self->waiter.link);
+  if (self->wake_reason == WakeReason::timeout && wake_at < deadline)
+    return WakeReason::deadline_exceeded;
   return self->wake_reason;
 }
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/cond_var.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/mutex.h"
@@ -42,8 +43,11 @@ bool Mutex::try_lock_until(Deadline deadline) {
   if (try_lock()) return true;
   if (owner_ == me()) throw_errno(EDEADLK, "co::Mutex locked twice by the same coroutine");
   // unlock() hands ownership straight to the woken waiter (FIFO, no barging), so being
-  // notified means owning; a timeout or a destroyed mutex means not.
-  return waiters_.wait(deadline) == WakeReason::notified;
+  // notified means owning; a timeout or a destroyed mutex means not. Cancelled waiters are
+  // never handed the mutex: wake_one only picks parked ones.
+  const WakeReason reason = waiters_.wait(deadline);
+  detail::throw_if_interrupted(reason, "co::Mutex::lock");
+  return reason == WakeReason::notified;
 }
 
 void Mutex::unlock() {
@@ -64,12 +68,20 @@ bool CondVar::wait_until(std::unique_lock<Mutex>& lock, Deadline deadline) {
   if (!lock.owns_lock()) throw_errno(EPERM, "co::CondVar::wait needs a locked unique_lock");
   lock.unlock();
   const WakeReason reason = waiters_.wait(deadline);
-  lock.lock();
+  {
+    // The caller holds the lock again whatever happened, as std::condition_variable
+    // promises, also when the wait was cut short by cancellation.
+    const CancelShield shield;
+    lock.lock();
+  }
+  detail::throw_if_interrupted(reason, "co::CondVar::wait");
   return reason == WakeReason::notified;
 }
 
 bool CondVar::wait_until(Deadline deadline) {
-  return waiters_.wait(deadline) == WakeReason::notified;
+  const WakeReason reason = waiters_.wait(deadline);
+  detail::throw_if_interrupted(reason, "co::CondVar::wait");
+  return reason == WakeReason::notified;
 }
 
 void Semaphore::acquire() {
@@ -88,7 +100,9 @@ bool Semaphore::try_acquire_until(Deadline deadline) {
   if (waiters_.empty() && try_acquire()) return true;
   // release() hands a unit straight to the woken waiter (as Mutex does), so being notified
   // means owning one; a coroutine that releases and re-acquires at once cannot starve it.
-  return waiters_.wait(deadline) == WakeReason::notified;
+  const WakeReason reason = waiters_.wait(deadline);
+  detail::throw_if_interrupted(reason, "co::Semaphore::acquire");
+  return reason == WakeReason::notified;
 }
 
 void Semaphore::release(std::size_t n) {
@@ -107,7 +121,9 @@ void WaitGroup::done() {
 
 void WaitGroup::wait() {
   while (count_ > 0) {
-    if (waiters_.wait() == WakeReason::closed) return;
+    const WakeReason reason = waiters_.wait();
+    detail::throw_if_interrupted(reason, "co::WaitGroup::wait");
+    if (reason == WakeReason::closed) return;
   }
 }
 

@@ -1,6 +1,7 @@
 // Everything the runtime layer offers, in one include.
 #pragma once
 
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/channel.h"
 #include "cofcgi/runtime/cond_var.h"
 #include "cofcgi/runtime/coroutine.h"

@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/wait_queue.h"
 
 namespace co {
@@ -23,16 +24,27 @@ class Channel {
   Channel& operator=(const Channel&) = delete;
 
   // send parks while the channel is full (unbuffered: until a receiver takes the value).
-  // Returns false, dropping the value, when the channel is or becomes closed first.
+  // Returns false, dropping the value, when the channel is or becomes closed first. In a
+  // cancelled coroutine or past its deadline it throws std::system_error (ECANCELED,
+  // ETIMEDOUT; cancel.h) instead of parking, and the value is not sent.
   bool send(T value) {
-    while (!closed_ && items_.size() >= std::max<std::size_t>(capacity_, 1)) senders_.wait();
+    while (!closed_ && items_.size() >= std::max<std::size_t>(capacity_, 1)) {
+      detail::throw_if_interrupted(senders_.wait(), "co::Channel::send");
+    }
     if (closed_) return false;
     items_.push_back(std::move(value));
     const std::uint64_t ticket = ++pushed_;
     receivers_.notify_one();
     if (capacity_ == 0) {
       // Rendezvous: wait until a receiver took this value (or the channel closed).
-      while (taken_ < ticket && !closed_) taken_waiters_.wait();
+      WakeReason reason = WakeReason::notified;
+      while (taken_ < ticket && !closed_ && interruption_errno(reason) == 0) {
+        reason = taken_waiters_.wait();
+      }
+      if (taken_ < ticket && interruption_errno(reason) != 0) {
+        items_.pop_back();  // the only value an unbuffered channel holds: ours, not taken
+        detail::throw_if_interrupted(reason, "co::Channel::send");
+      }
       if (taken_ < ticket) {
         // Closed before anyone took it: the value (the only one an unbuffered channel
         // holds) is dropped, so no receiver gets what the sender was told failed.
@@ -57,10 +69,13 @@ class Channel {
   }
 
   // receive parks until a value is there; empty optional once the channel is closed and
-  // drained.
+  // drained, or the deadline passed. Cancellation and the coroutine's deadline throw
+  // (cancel.h).
   std::optional<T> receive(Deadline deadline = kNoDeadline) {
     while (items_.empty() && !closed_) {
-      if (receivers_.wait(deadline) == WakeReason::timeout && items_.empty()) return std::nullopt;
+      const WakeReason reason = receivers_.wait(deadline);
+      detail::throw_if_interrupted(reason, "co::Channel::receive");
+      if (reason == WakeReason::timeout && items_.empty()) return std::nullopt;
     }
     if (items_.empty()) return std::nullopt;
     std::optional<T> value(std::move(items_.front()));

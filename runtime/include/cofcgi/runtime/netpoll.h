@@ -17,6 +17,8 @@ namespace co {
 // An fd epoll cannot watch (a regular file) counts as always ready. Returns -1 with errno
 // (ENOMEM/ENOSPC from epoll_ctl, EPERM outside a coroutine) when it cannot wait at all.
 // Call it only after the operation itself returned EAGAIN: readiness is edge-triggered.
+// In a cancelled coroutine or past its DeadlineScope it returns 0 at once with *reason
+// cancelled/deadline_exceeded, and a parked wait is woken with them (cancel.h).
 // fd_generation (0: unknown) identifies this life of the fd number; when it differs from the
 // one the registration was made for, the fd is registered again (the old file may have been
 // closed behind this thread's back, which silently drops it from epoll).
@@ -55,7 +57,8 @@ COFCGI_API void wake_fd_readers(int fd);
 
 // poll_fds is poll(2) that parks only the calling coroutine: a non-blocking poll first, then
 // parks on every fd plus the timeout, then polls again for exact revents. Outside a
-// coroutine it is the real poll. timeout_ms < 0 waits forever; 0 never parks.
+// coroutine it is the real poll. timeout_ms < 0 waits forever; 0 never parks. Where it would
+// park in a cancelled coroutine or past its DeadlineScope: -1 with ECANCELED/ETIMEDOUT.
 COFCGI_API int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms);
 
 }  // namespace co

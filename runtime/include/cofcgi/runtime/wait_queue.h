@@ -23,6 +23,12 @@ enum class WakeReason : std::uint8_t {
   notified,  // notify_one/notify_all, or the fd became ready
   timeout,   // the deadline passed
   closed,    // the fd was closed, or the primitive destroyed, while waiting
+  // The coroutine was cancelled (co::CancelHandle::cancel): the wait was refused or cut
+  // short. Reported as ECANCELED (cofcgi/runtime/cancel.h).
+  cancelled,
+  // The coroutine's deadline (co::DeadlineScope) passed: reported as ETIMEDOUT. A wait's
+  // own deadline passing is `timeout`.
+  deadline_exceeded,
 };
 
 // Deadlines are absolute points on the monotonic clock, in nanoseconds; kNoDeadline waits
@@ -41,7 +47,9 @@ class COFCGI_API WaitQueue {
   ~WaitQueue();
 
   // wait parks the calling coroutine at the tail until notified or the deadline passes.
-  // Call it only from a coroutine: elsewhere it throws std::system_error(EPERM).
+  // Call it only from a coroutine: elsewhere it throws std::system_error(EPERM). In a
+  // cancelled coroutine, or past its DeadlineScope, it returns cancelled/deadline_exceeded
+  // at once without parking: a caller that loops until some condition must stop on those.
   WakeReason wait(Deadline deadline = kNoDeadline);
   // notify_one makes the longest waiter ready (it runs when the current coroutine next
   // parks or yields); returns false when nobody waited.
