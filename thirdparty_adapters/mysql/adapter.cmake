@@ -25,7 +25,9 @@ message(STATUS "cofcgi adapters/mysql: libmariadb ${COFCGI_LIBMARIADB_VERSION} $
 
 target_sources(cofcgi_adapters PRIVATE
   ${_cofcgi_mysql_dir}/src/mysql.cpp
-  ${_cofcgi_mysql_dir}/src/pool.cpp)
+  ${_cofcgi_mysql_dir}/src/pool.cpp
+  ${_cofcgi_mysql_dir}/src/result.cpp
+  ${_cofcgi_mysql_dir}/src/statement.cpp)
 target_include_directories(cofcgi_adapters PUBLIC
   $<BUILD_INTERFACE:${COFCGI_MARIADB_INCLUDE_DIR}> $<INSTALL_INTERFACE:${COFCGI_MARIADB_INCLUDE_DIR}>)
 target_link_libraries(cofcgi_adapters PUBLIC

@@ -61,19 +61,6 @@ bool Error::is_connection_error(unsigned code) {
   }
 }
 
-const std::string& Result::value(std::size_t row, std::size_t col) const {
-  const auto& v = rows.at(row).at(col);
-  if (!v) throw std::out_of_range("co::mysql::Result::value: NULL");
-  return *v;
-}
-
-std::size_t Result::column_index(std::string_view name) const {
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (columns[i] == name) return i;
-  }
-  throw std::out_of_range("co::mysql::Result: no column " + std::string(name));
-}
-
 void throw_error(MYSQL* mysql, const char* context) {
   const unsigned code = mysql_errno(mysql);
   std::string message = context ? std::string(context) + ": " : std::string();
@@ -102,21 +89,23 @@ Result read_result(MYSQL* mysql, MYSQL_RES* res) {
   }
   const unsigned n = mysql_num_fields(res);
   const MYSQL_FIELD* fields = mysql_fetch_fields(res);
-  r.columns.reserve(n);
-  for (unsigned i = 0; i < n; ++i) r.columns.emplace_back(fields[i].name, fields[i].name_length);
+  std::vector<std::string> names;
+  names.reserve(n);
+  for (unsigned i = 0; i < n; ++i) names.emplace_back(fields[i].name, fields[i].name_length);
+  r.set_columns(std::move(names));
   r.rows.reserve(static_cast<std::size_t>(mysql_num_rows(res)));
   while (MYSQL_ROW row = mysql_fetch_row(res)) {
     const unsigned long* lengths = mysql_fetch_lengths(res);
-    Row out;
-    out.reserve(n);
+    std::vector<Row::Value> values;
+    values.reserve(n);
     for (unsigned i = 0; i < n; ++i) {
       if (row[i] == nullptr) {
-        out.emplace_back(std::nullopt);
+        values.emplace_back(std::nullopt);
       } else {
-        out.emplace_back(std::in_place, row[i], lengths[i]);
+        values.emplace_back(std::in_place, row[i], lengths[i]);
       }
     }
-    r.rows.push_back(std::move(out));
+    r.rows.emplace_back(std::move(values), r.shared_columns());
   }
   r.affected_rows = mysql_affected_rows(mysql);
   return r;

@@ -14,15 +14,10 @@
 #include "cofcgi/adapters/mysql_pool.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/wait_queue.h"
+#include "pooled_connection.h"
 
 namespace co::mysql {
 namespace detail {
-
-struct PooledConnection {
-  MYSQL* mysql = nullptr;
-  Deadline idle_since = 0;
-  bool broken = false;  // saw a connection error, or discard() was called
-};
 
 // A coroutine parked in acquire(). On the heap, not on the coroutine's stack (a parked
 // coroutine's stack may be copied away in shared-stack mode).
@@ -38,7 +33,6 @@ struct PoolState {
   }
 
   void close(PooledConnection* c) {
-    if (c->mysql) mysql_close(c->mysql);
     delete c;
     --open;
   }
@@ -139,17 +133,53 @@ bool healthy(const PoolState& s, PooledConnection* c) {
   return true;
 }
 
-// reusable decides, when a connection comes back, whether it can be lent again: not
-// marked broken, still connected, no result set left unread, no connection error last, and
-// no transaction left open (rolled back here).
-bool reusable(PooledConnection* c) {
-  MYSQL* m = c->mysql;
-  if (c->broken || m == nullptr || m->net.pvio == nullptr) return false;
-  if (m->status != MYSQL_STATUS_READY) return false;
-  if (Error::is_connection_error(mysql_errno(m))) return false;
-  if (m->server_status & SERVER_STATUS_IN_TRANS) {
-    if (mysql_rollback(m) != 0) return false;
+unsigned server_status(MYSQL* m) {
+  unsigned status = 0;
+  mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_STATUS, &status);
+  return status;
+}
+
+// drain_results reads and frees the result sets a lease left unread (the rest of a CALL or
+// of a multi-statement query): the next command would fail with "Commands out of sync".
+bool drain_results(MYSQL* m) {
+  while (mysql_more_results(m)) {
+    if (mysql_next_result(m) > 0) return false;
+    if (MYSQL_RES* res = mysql_store_result(m)) mysql_free_result(res);
+    if (mysql_errno(m) != 0) return false;
   }
+  return true;
+}
+
+// reset_session gives the next lease a fresh session (COM_RESET_CONNECTION: user variables,
+// autocommit and other session variables, temporary tables, named locks, an open
+// transaction, prepared statements all go) and applies init_command again, since the reset
+// undoes it. The character set chosen at connect survives the reset.
+bool reset_session(const Config& config, MYSQL* m) {
+  if (mysql_reset_connection(m) != 0) return false;
+  if (config.init_command.empty()) return true;
+  if (mysql_real_query(m, config.init_command.data(), config.init_command.size()) != 0)
+    return false;
+  return drain_results(m);
+}
+
+// reusable decides, when a connection comes back, whether it can be lent again: not
+// marked broken, still connected, no connection error last, every result set read (drained
+// here), and the session reset (Config::reset_session) or at least no transaction left open
+// (rolled back here). Only libmariadb's public API: the MYSQL struct's fields are private.
+bool reusable(const Config& config, PooledConnection* c) {
+  MYSQL* m = c->mysql;
+  if (c->broken || m == nullptr || mysql_get_socket(m) < 0) return false;
+  if (Error::is_connection_error(mysql_errno(m))) return false;
+  if (!drain_results(m)) return false;
+  if (config.reset_session) {
+    const bool ok = reset_session(config, m);
+    c->statements.clear();  // the reset dropped them on the server
+    return ok;
+  }
+  if (server_status(m) & SERVER_STATUS_IN_TRANS) return mysql_rollback(m) == 0;
+  // A query sent with the raw API whose result was never fetched: the libmariadb state that
+  // says so is private; a ping fails "out of sync" then (the reset above skips the result).
+  if (c->raw_access) return mysql_ping(m) == 0;
   return true;
 }
 
@@ -174,7 +204,11 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 Connection::~Connection() { release(); }
 
-MYSQL* Connection::get() const { return conn_ ? conn_->mysql : nullptr; }
+MYSQL* Connection::get() const {
+  if (!conn_) return nullptr;
+  conn_->raw_access = true;
+  return conn_->mysql;
+}
 
 namespace {
 [[noreturn]] void no_connection() {
@@ -199,6 +233,16 @@ std::string Connection::escape(std::string_view s) {
   return co::mysql::escape(conn_->mysql, s);
 }
 
+Statement Connection::prepare(std::string_view sql) {
+  if (!conn_) no_connection();
+  try {
+    return Statement(conn_, conn_->statements.get(conn_->mysql, sql));
+  } catch (const Error& e) {
+    if (e.connection_broken()) conn_->broken = true;
+    throw;
+  }
+}
+
 void Connection::discard() {
   if (conn_) conn_->broken = true;
 }
@@ -212,11 +256,12 @@ void Connection::release() noexcept {
   --s->in_use;
   bool keep = false;
   try {
-    keep = !s->closed && reusable(c);  // may park (rollback)
+    keep = !s->closed && reusable(s->config, c);  // may park (reset, rollback)
   } catch (...) {
     keep = false;
   }
   if (keep) {
+    c->raw_access = false;
     c->idle_since = now_ns();
     s->idle.push_back(c);
   } else {
@@ -309,7 +354,7 @@ Connection Pool::acquire(std::chrono::milliseconds timeout) {
       throw;
     }
     ++s.counters.connects;
-    auto* c = new PooledConnection{m, now_ns(), false};
+    auto* c = new PooledConnection(m, s.config.statement_cache_size, now_ns());
     ++s.in_use;
     return Connection(keep, c);
   } catch (...) {

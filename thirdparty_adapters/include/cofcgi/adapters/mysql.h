@@ -16,10 +16,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cofcgi/runtime/export.h"
@@ -66,16 +70,54 @@ class COFCGI_API AcquireTimeout : public Error {
   explicit AcquireTimeout(const std::string& message) : Error(0, "HYT00", message) {}
 };
 
-// One row: a value per column, std::nullopt for SQL NULL. Values are the text protocol's
-// strings (binary-safe).
-using Row = std::vector<std::optional<std::string>>;
+// One row: a value per column, std::nullopt for SQL NULL. Values are kept as the text
+// protocol's strings (binary-safe; a prepared statement's typed values are stored in the same
+// form), and get<T> converts:
+//   row.get<std::int64_t>(0), row.get<std::string>("name"), row.get<double>(2),
+//   row.get<std::optional<std::int64_t>>(3)   // std::nullopt for NULL
+// T: std::string, std::string_view (into the row), bool, any integer type (range-checked),
+// float/double, or std::optional of one of them. NULL for a non-optional T throws
+// std::out_of_range; text that is not a T throws std::invalid_argument.
+class COFCGI_API Row {
+ public:
+  using Value = std::optional<std::string>;
+  Row() = default;
+  Row(std::vector<Value> values, std::shared_ptr<const std::vector<std::string>> columns)
+      : values_(std::move(values)), columns_(std::move(columns)) {}
+
+  std::size_t size() const { return values_.size(); }
+  const Value& operator[](std::size_t col) const { return values_[col]; }
+  const Value& at(std::size_t col) const { return values_.at(col); }
+  auto begin() const { return values_.begin(); }
+  auto end() const { return values_.end(); }
+
+  template <class T>
+  T get(std::size_t col) const;
+  template <class T>
+  T get(std::string_view column) const {
+    return get<T>(column_index(column));
+  }
+  // column_index finds a column by name (std::out_of_range when absent).
+  std::size_t column_index(std::string_view name) const;
+
+ private:
+  std::vector<Value> values_;
+  std::shared_ptr<const std::vector<std::string>> columns_;  // shared by a Result's rows
+};
 
 struct COFCGI_API Result {
-  std::vector<std::string> columns;  // empty for statements without a result set
   std::vector<Row> rows;
   std::uint64_t affected_rows = 0;  // for INSERT/UPDATE/DELETE
   std::uint64_t insert_id = 0;
   unsigned warnings = 0;
+
+  // The column names (empty for statements without a result set).
+  const std::vector<std::string>& columns() const;
+  void set_columns(std::vector<std::string> names);
+  void set_columns(std::shared_ptr<const std::vector<std::string>> names) {
+    columns_ = std::move(names);
+  }
+  const std::shared_ptr<const std::vector<std::string>>& shared_columns() const { return columns_; }
 
   std::size_t size() const { return rows.size(); }
   bool empty() const { return rows.empty(); }
@@ -86,7 +128,61 @@ struct COFCGI_API Result {
   const std::string& value(std::size_t row, std::size_t col) const;
   // column_index finds a column by name (std::out_of_range when absent).
   std::size_t column_index(std::string_view name) const;
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> columns_;
 };
+
+namespace detail {
+// Text to number, the whole text or std::invalid_argument (std::out_of_range when it does
+// not fit).
+COFCGI_API std::int64_t parse_int64(std::string_view text);
+COFCGI_API std::uint64_t parse_uint64(std::string_view text);
+COFCGI_API double parse_double(std::string_view text);
+[[noreturn]] COFCGI_API void throw_null_value(std::size_t col);
+[[noreturn]] COFCGI_API void throw_out_of_range(std::string_view text);
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+template <class T>
+inline constexpr bool kUnsupportedValueType = false;
+
+template <class T>
+T convert_value(const std::string& text) {
+  if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
+    return T(text);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return parse_int64(text) != 0;
+  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    const std::int64_t v = parse_int64(text);
+    if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max())
+      throw_out_of_range(text);
+    return static_cast<T>(v);
+  } else if constexpr (std::is_integral_v<T>) {
+    const std::uint64_t v = parse_uint64(text);
+    if (v > std::numeric_limits<T>::max()) throw_out_of_range(text);
+    return static_cast<T>(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<T>(parse_double(text));
+  } else {
+    static_assert(kUnsupportedValueType<T>, "co::mysql::Row::get<T>: unsupported T");
+  }
+}
+}  // namespace detail
+
+template <class T>
+T Row::get(std::size_t col) const {
+  const Value& v = values_.at(col);
+  if constexpr (detail::IsOptional<T>::value) {
+    if (!v) return std::nullopt;
+    return detail::convert_value<typename T::value_type>(*v);
+  } else {
+    if (!v) detail::throw_null_value(col);
+    return detail::convert_value<T>(*v);
+  }
+}
 
 // query runs one statement and returns its whole result (mysql_store_result); for several
 // result sets (a CALL or multi-statement) the last one is returned and all are consumed.

@@ -4,7 +4,8 @@
 //                         .password = "...", .database = "app", .max_connections = 32});
 //   co::go([&] {
 //     auto conn = pool.acquire();               // parks while all 32 are busy
-//     auto rows = conn.query("SELECT id, name FROM users");
+//     auto rows = conn.prepare("SELECT id, name FROM users WHERE team=?").execute(team);
+//     std::int64_t id = rows[0].get<std::int64_t>("id");
 //     mysql_stmt_init(conn.get());              // or the raw libmariadb API on conn.get()
 //   });                                         // the connection goes back to the pool here
 //
@@ -28,8 +29,12 @@
 //   Failing connections are closed and replaced, so the pool recovers by itself after the
 //   server restarts: queries in flight when it went away fail with a connection error, the
 //   next acquire() reconnects.
-// - Session state (variables, temporary tables, SET NAMES) survives from one lease to the
-//   next; use init_command for per-connection settings.
+// - Nothing of one lease reaches the next: result sets left unread (a CALL, a
+//   multi-statement query) are drained, and the session is reset (mysql_reset_connection:
+//   session variables such as autocommit, user variables, temporary tables, named locks, an
+//   open transaction and the server's prepared statements go; init_command runs again).
+//   Config::reset_session = false skips the reset (one round trip per lease) for code that
+//   never changes session state; an open transaction is then still rolled back.
 #pragma once
 
 #include <chrono>
@@ -40,6 +45,7 @@
 #include <string_view>
 
 #include "cofcgi/adapters/mysql.h"
+#include "cofcgi/adapters/mysql_statement.h"
 #include "cofcgi/runtime/export.h"
 
 namespace co::mysql {
@@ -56,6 +62,14 @@ struct Config {
   std::string charset = "utf8mb4";
   // Run by the server on each new connection (MYSQL_INIT_COMMAND), e.g. "SET time_zone='+00:00'".
   std::string init_command{};
+  // Reset the session when a lease ends (COM_RESET_CONNECTION, one round trip): the next
+  // lease starts with a fresh session. false: session state (variables, locks, temporary
+  // tables) survives into the next lease; only an open transaction is rolled back.
+  bool reset_session = true;
+  // Prepared statements kept per connection (Connection::prepare), least recently used
+  // closed first. The server's max_prepared_stmt_count (16382 by default) must cover
+  // max_connections x this.
+  std::size_t statement_cache_size = 64;
   // Extra CLIENT_* flags for mysql_real_connect (e.g. CLIENT_MULTI_STATEMENTS, CLIENT_FOUND_ROWS).
   unsigned long client_flags = 0;
 
@@ -96,6 +110,9 @@ class COFCGI_API Connection {
   Result query(std::string_view sql);
   std::uint64_t execute(std::string_view sql);
   std::string escape(std::string_view s);
+  // prepare returns the connection's prepared statement for `sql`, preparing it on first use
+  // (see mysql_statement.h): conn.prepare("SELECT ... WHERE id=?").execute(id).
+  Statement prepare(std::string_view sql);
 
   // discard: close the connection when released instead of reusing it.
   void discard();
