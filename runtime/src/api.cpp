@@ -74,6 +74,8 @@ void release_pooled_stacks() { detail::Scheduler::get().release_pooled_stacks();
 
 void sleep_until(Deadline deadline) {
   detail::require_coroutine("co::sleep_until/sleep_for");
+  const detail::WaitSiteScope site(detail::Scheduler::get().current(),
+                                   WaitSite{WaitKind::sleep, 0, -1, 0});
   detail::throw_if_interrupted(detail::Scheduler::get().park(deadline), "co::sleep_until");
 }
 

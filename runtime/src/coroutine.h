@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cofcgi/runtime/inspect.h"
 #include "cofcgi/runtime/wait_queue.h"
 #include "exception_state.h"
 #include "sanitizers.h"
@@ -63,6 +64,7 @@ struct Coroutine {
   ExceptionState eh;             // C++ exception globals while switched out
   int saved_errno = 0;           // errno while switched out
   LocalTable* locals = nullptr;  // coroutine-local values, allocated on first use
+  WaitSite wait;                 // what it is parked on (inspect.h); set by WaitSiteScope
   // Cancellation (cancel.h): the earliest open DeadlineScope, the CancelHandle's shared
   // target (made on first use), the cancel flag (never cleared but by co_reset), and how
   // many CancelShields are open (while any is, park ignores flag and deadline).
@@ -90,6 +92,16 @@ struct Coroutine {
   // sanitizer annotations.
   char* stack_bottom() const;
   char* stack_top() const;
+};
+
+// WaitSiteScope records what the coroutine parks on for the length of a wait (wait_fd,
+// poll_fds, sleep): two stores, read only when a status page or dump renders it.
+struct WaitSiteScope {
+  WaitSiteScope(Coroutine* c, const WaitSite& site) : co(c) { co->wait = site; }
+  ~WaitSiteScope() { co->wait = WaitSite{}; }
+  WaitSiteScope(const WaitSiteScope&) = delete;
+  WaitSiteScope& operator=(const WaitSiteScope&) = delete;
+  Coroutine* co;
 };
 
 // The running coroutine of this thread (its main context when no coroutine runs).

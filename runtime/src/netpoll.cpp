@@ -45,6 +45,8 @@ int wait_fd(int fd, std::uint32_t events, Deadline deadline, WakeReason* reason,
     self->extra_waiters = write_waiter.get();
     self->extra_waiter_count = 1;
   }
+  const WaitSite wait{WaitKind::fd, static_cast<std::uint16_t>(events), fd, 1};
+  const detail::WaitSiteScope site(self, wait);
   *reason = sched.park(deadline);
   if (write_waiter) {
     self->extra_waiters = nullptr;
@@ -103,6 +105,9 @@ int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms) {
     Coroutine* self = sched.current();
     self->extra_waiters = waiters.get();
     self->extra_waiter_count = 2 * nfds;
+    const detail::WaitSiteScope site(
+        self, WaitSite{WaitKind::poll, static_cast<std::uint16_t>(nfds > 0 ? fds[0].events : 0),
+                       nfds > 0 ? fds[0].fd : -1, static_cast<std::uint32_t>(nfds)});
     const WakeReason reason = sched.park(deadline);
     self->extra_waiters = nullptr;
     self->extra_waiter_count = 0;

@@ -354,6 +354,9 @@ void Scheduler::reschedule_current() {
 
 void Scheduler::run_ready_batch() {
   for (std::size_t n = ready_count_; n > 0 && ready_.linked(); --n) {
+    // The heartbeat a watchdog reads (inspect.h): one plain store, only this thread writes.
+    activity_.rounds.store(activity_.rounds.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
     resume(container_of<Coroutine, &Coroutine::ready_link>(ready_.next));
   }
 }
@@ -375,7 +378,10 @@ void Scheduler::loop(const std::function<bool()>& should_stop) {
     if (!busy || ++busy_rounds_ % kBusyPollInterval == 0) {
       const int timeout = busy ? 0 : ms_until(timers_.next_deadline());
       bool wakeup = false;
+      // A watchdog must not take an idle thread for a stuck one (inspect.h).
+      if (timeout != 0) activity_.sleeping.store(true, std::memory_order_relaxed);
       poller_.wait_events(timeout, this, &wakeup);
+      if (timeout != 0) activity_.sleeping.store(false, std::memory_order_relaxed);
       if (wakeup) run_posted();
     }
     if (timers_.size() > 0) timers_.expire(now_ns());  // no clock read (~40 ns) for nothing

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "arch/context.h"
+#include "cofcgi/runtime/inspect.h"
 #include "cofcgi/runtime/options.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "coroutine.h"
@@ -81,6 +82,10 @@ class Scheduler {
   Netpoller& poller() { return poller_; }
   std::size_t detached_live() const { return detached_live_; }
   Stats stats() const;
+  // For inspect.h: the heartbeat, the list of live coroutines, the stack pool.
+  ThreadActivity& activity() { return activity_; }
+  const ListNode& all_coroutines() const { return all_; }
+  const StackPool& stack_pool() const { return stacks_; }
   void release_pooled_stacks() { stacks_.clear(); }
   std::uint64_t spawn(const Options& options, EntryFn entry, void* arg);
 
@@ -133,6 +138,7 @@ class Scheduler {
   UniqueFd wakeup_fd_;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
+  ThreadActivity activity_;  // written by loop(), read by watchdogs on other threads
 };
 
 // plain_switch tells whether switching to `to` is switch_to() minus everything but the

@@ -15,6 +15,12 @@ class StackPool {
   StackMemory take(std::size_t usable);
   void give_back(StackMemory stack);
   std::size_t pooled() const { return pooled_; }
+  // pooled_bytes: usable bytes of the pooled stacks (status pages).
+  std::size_t pooled_bytes() const {
+    std::size_t bytes = 0;
+    for (const Bucket& b : buckets_) bytes += b.size * b.stacks.size();
+    return bytes;
+  }
   void clear();
   // The pool keeps at most this many stacks of each size.
   static constexpr std::size_t kMaxPerSize = 4096;
