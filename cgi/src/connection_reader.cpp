@@ -145,7 +145,7 @@ bool ConnectionReader::should_end() const {
   }
   // Draining: requests alive finish; STDIN the web server still owes to answered requests is
   // not waited for (those requests are over).
-  return conn_.thread().draining && conn_.alive() == 0;
+  return conn_.thread().refusing_requests() && conn_.alive() == 0;
 }
 
 // read_more reads what the socket has (parking until it has something, or a deadline); false
@@ -308,19 +308,21 @@ bool ConnectionReader::on_begin(const Record& r) {
     refusal = ProtocolStatus::cant_mpx_conn;  // aborted handlers still running count too
   } else if (server_.requests_in_flight.load(std::memory_order_relaxed) >=
                  options_.max_requests_in_flight ||
-             conn_.thread().draining) {
+             conn_.thread().refusing_requests()) {
     refusal = ProtocolStatus::overloaded;
   }
   if (refusal == ProtocolStatus::overloaded) {
     conn_.thread().overload_log.warn(
         "fastcgi: %s; request answered FCGI_OVERLOADED",
-        conn_.thread().draining ? "draining" : "max_requests_in_flight reached");
+        conn_.thread().refusing_requests() ? "draining" : "max_requests_in_flight reached");
   }
   if (refusal != ProtocolStatus::request_complete) {
     append_end_request(r.request_id, refusal, replies_);
     return true;
   }
   RequestState& req = conn_.add_request(r.request_id);
+  // Handing over to another process: this request is served, then the connection closes.
+  if (conn_.thread().draining()) conn_.close_when_quiet();
   req.keep_conn = begin.keep_conn();
   req.params_deadline = co::deadline_after(options_.params_timeout);
   req.started_ns = co::now_ns();

@@ -232,4 +232,30 @@ Listener open_listener(const ServerOptions& options) {
   return l;
 }
 
+Listener adopt_listener(int fd, const std::string& label) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  int accepting = 0;
+  socklen_t alen = sizeof accepting;
+  const bool is_socket = ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+                         ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) == 0;
+  if (!is_socket || !accepting) {
+    if (is_socket) errno = EINVAL;
+    fail(label + ": fd " + std::to_string(fd) + " is not a listening socket");
+  }
+  Listener l;
+  l.fd.reset(fd);
+  if (!set_nonblocking(fd) || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) fail("adopting " + label);
+  l.is_tcp = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
+  if (l.is_tcp) {
+    l.bound = bound_text(fd, addr.ss_family);
+  } else if (addr.ss_family == AF_UNIX && len > sizeof(sa_family_t) &&
+             reinterpret_cast<const sockaddr_un&>(addr).sun_path[0] != '\0') {
+    l.bound = std::string("unix:") + reinterpret_cast<const sockaddr_un&>(addr).sun_path;
+  } else {
+    l.bound = label;
+  }
+  return l;
+}
+
 }  // namespace co::cgi::detail

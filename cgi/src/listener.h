@@ -25,4 +25,10 @@ bool fd0_is_listening_socket(int* family = nullptr);
 // unknown user or group).
 Listener open_listener(const ServerOptions& options);
 
+// adopt_listener takes a listening socket another process passed us (systemd, a reloading
+// master) as a Listener: made non-blocking and close-on-exec; `bound` is its address, or
+// `label` when it has none worth printing. Throws std::system_error when fd is not a
+// listening stream socket.
+Listener adopt_listener(int fd, const std::string& label);
+
 }  // namespace co::cgi::detail

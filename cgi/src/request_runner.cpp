@@ -112,7 +112,7 @@ void end_request(Connection& conn, RequestState& req) {
   if (limit != 0 && conn.served >= limit) conn.close_when_quiet();
   // The reader ends the connection now if it may (ConnectionReader::should_end).
   const bool closing = conn.state() != Connection::State::open && conn.quiet();
-  const bool drained = conn.thread().draining && conn.alive() == 0;
+  const bool drained = conn.thread().refusing_requests() && conn.alive() == 0;
   if (closing || drained) conn.wake_reader();
 }
 

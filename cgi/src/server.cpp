@@ -26,11 +26,15 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "cofcgi/runtime/sleep.h"
+#include "inherited_sockets.h"
 #include "listener.h"
+#include "reload.h"
 #include "run_mode.h"
 #include "server_state.h"
 #include "signals.h"
+#include "supervisor.h"
 #include "thread_context.h"
+#include "worker.h"
 
 namespace co::cgi {
 namespace {
@@ -68,16 +72,28 @@ struct Server::Impl {
   std::mutex threads_mutex;
   std::condition_variable threads_ready;
   std::vector<ThreadHandle> threads;
+  // Where the listening socket comes from when not bound here: the supervisor (this is a
+  // worker), or systemd / a reloading master (inherited_sockets.h).
+  std::optional<detail::WorkerRole> worker;
+  std::optional<detail::Listener> inherited;
+  co::UniqueFd reload_ready;  // started by a reload without workers: tell the old master
 
   void open();
+  void announce_serving();
   void serve_thread(bool is_main, detail::StopSignals* signals);
   void watch_for_stop(detail::StopSignals* signals);
-  void drain_thread(ThreadContext& ctx);
+  void drain_thread(ThreadContext& ctx, detail::ThreadDrain how);
   void wait_for_drain();
 };
 
 void Server::Impl::open() {
-  listener = detail::open_listener(state.options);
+  if (worker) {
+    listener = std::move(worker->listener);
+  } else if (inherited) {
+    listener = std::move(*inherited);
+  } else {
+    listener = detail::open_listener(state.options);
+  }
   state.listen_is_tcp = listener.is_tcp;
   {
     std::lock_guard<std::mutex> lock(bound_mutex);
@@ -94,6 +110,16 @@ void Server::Impl::open() {
   threads_to_drain.store(state.options.threads);
 }
 
+// announce_serving: every thread accepts; a worker tells its supervisor, a process started
+// by a reload tells the old master.
+void Server::Impl::announce_serving() {
+  if (worker) {
+    detail::tell_serving(*worker);
+  } else {
+    detail::announce_serving(reload_ready);
+  }
+}
+
 // serve_thread runs one server thread's scheduler until its accept loop and connections end.
 void Server::Impl::serve_thread(bool is_main, detail::StopSignals* signals) {
   ThreadContext ctx(state, listener.fd.get());
@@ -108,20 +134,36 @@ void Server::Impl::serve_thread(bool is_main, detail::StopSignals* signals) {
 }
 
 // watch_for_stop waits for stop() or a stop signal, then drains every thread.
+// A worker also stops when its supervisor is gone (the lifeline pipe ends): it must not serve
+// on as an orphan nobody restarts or reloads.
 void Server::Impl::watch_for_stop(detail::StopSignals* signals) {
   for (;;) {
-    pollfd fds[2] = {{stop_eventfd.get(), POLLIN, 0}, {signals ? signals->fd() : -1, POLLIN, 0}};
-    if (co::poll_fds(fds, signals ? 2 : 1, -1) <= 0) continue;
+    pollfd fds[3];
+    nfds_t n = 0;
+    fds[n++] = {stop_eventfd.get(), POLLIN, 0};
+    const nfds_t lifeline_at = n;
+    if (worker) fds[n++] = {worker->lifeline.get(), POLLIN, 0};
+    const nfds_t signals_at = n;
+    if (signals) fds[n++] = {signals->fd(), POLLIN, 0};
+    if (co::poll_fds(fds, n, -1) <= 0) continue;
     if (fds[0].revents != 0) break;
-    if (signals->take_stop()) break;
+    if (worker && fds[lifeline_at].revents != 0) {
+      co::log_printf(co::LogLevel::warning, "worker %d: the supervisor is gone; leaving",
+                     worker->index);
+      break;
+    }
+    if (signals && fds[signals_at].revents != 0 && signals->take_stop()) break;
   }
   co::log_printf(co::LogLevel::info, "stopping: draining in-flight requests (grace %lld ms)",
                  static_cast<long long>(state.options.grace_period.count()));
+  // A worker hands over: the socket stays open in the supervisor and its other processes.
+  const detail::ThreadDrain how =
+      worker ? detail::ThreadDrain::handover : detail::ThreadDrain::stop;
   {
     std::lock_guard<std::mutex> lock(threads_mutex);
     for (const ThreadHandle& t : threads) {
       ThreadContext* ctx = t.ctx;
-      t.executor.post([this, ctx] { drain_thread(*ctx); });
+      t.executor.post([this, ctx, how] { drain_thread(*ctx, how); });
     }
   }
   wait_for_drain();
@@ -132,8 +174,8 @@ void Server::Impl::watch_for_stop(detail::StopSignals* signals) {
 // fails with ECONNREFUSED at once, instead of succeeding into a backlog nobody accepts from
 // any more (nginx would wait there until the process exits, then get a reset). For a socket
 // inherited from a supervisor (fd 0) this drops only our duplicate: siblings keep accepting.
-void Server::Impl::drain_thread(ThreadContext& ctx) {
-  detail::drain(ctx);
+void Server::Impl::drain_thread(ThreadContext& ctx, detail::ThreadDrain how) {
+  detail::drain(ctx, how);
   if (threads_to_drain.fetch_sub(1) == 1) listener.fd.reset();
 }
 
@@ -175,9 +217,24 @@ std::string Server::bound_address() const {
 int Server::run() {
   Impl& impl = *impl_;
   ::signal(SIGPIPE, SIG_IGN);
-  const detail::RunModeChoice mode = detail::choose_run_mode(impl.state.options);
-  if (mode.mode == detail::RunMode::cgi) return detail::run_cgi(impl.state);
-  if (!mode.why.empty()) co::log_printf(co::LogLevel::info, "%s", mode.why.c_str());
+  const ServerOptions& options = impl.state.options;
+  // A socket systemd or a reloading master passed wins over the other signs (run_mode.h).
+  if (!options.cgi) impl.inherited = detail::take_inherited_listener();
+  if (!impl.inherited) {
+    const detail::RunModeChoice mode = detail::choose_run_mode(options);
+    if (mode.mode == detail::RunMode::cgi) return detail::run_cgi(impl.state);
+    if (!mode.why.empty()) co::log_printf(co::LogLevel::info, "%s", mode.why.c_str());
+  }
+  if (options.workers > 0) {
+    detail::Listener listener =
+        impl.inherited ? std::move(*impl.inherited) : detail::open_listener(options);
+    impl.inherited.reset();
+    detail::SupervisorOutcome outcome = detail::run_supervisor(options, std::move(listener));
+    if (!outcome.worker) return outcome.exit_code;
+    impl.worker = std::move(outcome.worker);  // a forked worker: serve as one process does
+  } else {
+    impl.reload_ready = detail::take_reload_ready_fd();
+  }
   impl.open();
   std::optional<detail::StopSignals> signals;
   if (impl.state.options.handle_signals) signals.emplace();
@@ -193,6 +250,7 @@ int Server::run() {
     impl.threads_ready.wait(
         lock, [&] { return impl.threads.size() == static_cast<std::size_t>(threads - 1); });
   }
+  impl.announce_serving();
   impl.serve_thread(true, signals ? &*signals : nullptr);
   for (std::thread& t : workers) t.join();
   impl.threads.clear();

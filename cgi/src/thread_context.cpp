@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -93,11 +94,23 @@ void admit(ThreadContext& ctx, co::UniqueFd fd, const sockaddr_storage& peer) {
   co::go(options, [&ctx, &conn] { serve(ctx, conn); });
 }
 
+// close_idle_after_linger: a connection idle when the handover began stays open a little: the
+// web server may have just written a request on it (nginx takes a cached connection without
+// a round trip), and that request is served. Then every connection left closes once quiet.
+void close_idle_after_linger(ThreadContext& ctx) {
+  const co::Deadline end =
+      co::deadline_after(std::min(kHandoverLinger, ctx.server.options.grace_period / 2));
+  while (!ctx.connections.empty() && co::now_ns() < end) {
+    co::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& [fd, conn] : ctx.connections) conn->close_when_quiet();
+}
+
 }  // namespace
 
 void accept_loop(ThreadContext& ctx) {
   bool warned_fd_limit = false;
-  while (!ctx.draining) {
+  while (!ctx.draining()) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     const int fd = ::accept4(ctx.listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
@@ -111,14 +124,23 @@ void accept_loop(ThreadContext& ctx) {
   }
 }
 
-void drain(ThreadContext& ctx) {
-  ctx.draining = true;
+void drain(ThreadContext& ctx, ThreadDrain how) {
+  ctx.drain_state = how;
   // Wakes this thread's accept loop, which then returns; the Server closes the socket once
   // every thread let go of it.
   co::fd_closing(ctx.listen_fd);
-  for (auto& [fd, conn] : ctx.connections) {
-    if (conn->alive() == 0) conn->wake_reader();
+  if (how == ThreadDrain::stop) {
+    for (auto& [fd, conn] : ctx.connections) {
+      if (conn->alive() == 0) conn->wake_reader();
+    }
+    return;
   }
+  for (auto& [fd, conn] : ctx.connections) {
+    if (conn->alive() != 0) conn->close_when_quiet();
+  }
+  co::Options options;
+  options.name = "fastcgi-handover-linger";
+  co::go(options, [&ctx] { close_idle_after_linger(ctx); });
 }
 
 }  // namespace co::cgi::detail

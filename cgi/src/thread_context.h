@@ -3,6 +3,7 @@
 // the drain is posted to the thread's executor.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
@@ -13,12 +14,25 @@
 
 namespace co::cgi::detail {
 
+// ThreadDrain: how a thread stops serving. Either way it accepts no more connections.
+//   none -> stop       a single process stops (SIGTERM): requests that still come on kept
+//                      connections get FCGI_OVERLOADED, idle connections close at once.
+//   none -> handover   a worker leaves (reload, the supervisor stops or died): another
+//                      process accepts now, so requests that come on kept connections are
+//                      served; each connection closes after its request in progress, an
+//                      idle one after kHandoverLinger (nginx may be writing on it).
+enum class ThreadDrain { none, stop, handover };
+// At most half the grace period.
+inline constexpr std::chrono::milliseconds kHandoverLinger{1000};
+
 struct ThreadContext {
   ThreadContext(ServerState& s, int listen) : server(s), listen_fd(listen) {}
 
   ServerState& server;
   int listen_fd;  // the Server owns it
-  bool draining = false;
+  ThreadDrain drain_state = ThreadDrain::none;
+  bool draining() const { return drain_state != ThreadDrain::none; }
+  bool refusing_requests() const { return drain_state == ThreadDrain::stop; }
   std::map<int, std::unique_ptr<Connection>> connections;  // by fd
   // Every reader of this thread reads into this buffer and copies out what it got before
   // it can be switched away: a kept connection parked in read holds no buffer of its own.
@@ -31,7 +45,7 @@ struct ThreadContext {
 
 // accept_loop accepts connections until the thread drains, one coroutine each.
 void accept_loop(ThreadContext& ctx);
-// drain: stop accepting; connections end once quiet.
-void drain(ThreadContext& ctx);
+// drain: stop accepting; connections end once quiet (see ThreadDrain).
+void drain(ThreadContext& ctx, ThreadDrain how);
 
 }  // namespace co::cgi::detail

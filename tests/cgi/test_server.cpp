@@ -8,9 +8,14 @@
 //   /bad-header                sets a header value with a CR LF in it: a 500
 //   /overflow?depth=N          recurses N frames of 1 KiB each (default 100000): overflows
 //                              any handler stack the tests use
+//   /pid                       answers "pid N\n": which worker process served (tests/ops)
+//   /abort                     calls abort(): a worker that crashes (tests/ops)
 //   anything else answers "ok PATH\n"
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -54,6 +59,11 @@ void handle(co::cgi::Request& request, co::cgi::Response& response) {
     response << "depth " << std::to_string(recurse(depth)) << "\n";
     return;
   }
+  if (request.path() == "/pid") {
+    response << "pid " << std::to_string(::getpid()) << "\n";
+    return;
+  }
+  if (request.path() == "/abort") std::abort();
   response << "ok " << request.path() << "\n";
 }
 

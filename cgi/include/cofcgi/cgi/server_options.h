@@ -77,6 +77,24 @@ struct ServerOptions {
   // stdout, then exit) even when GATEWAY_INTERFACE is not set. Server::run() chooses the mode
   // (cgi/src/run_mode.h): --cgi, then --listen, then a listening fd 0, then GATEWAY_INTERFACE.
   bool cgi = false;
+
+  // Processes (cgi/src/supervisor.h). workers 0: one process serves (development, tests).
+  // workers N: a supervisor holds the listening socket and runs N worker processes, each with
+  // `threads` threads; it restarts one that dies, and stops (exit status 1) once
+  // emergency_restart_threshold workers died of a crash within emergency_restart_interval
+  // (0: never). SIGHUP (or SIGUSR2) reloads: the binary on disk is started again with the
+  // listening socket, and the old workers hand over (README "Deploy").
+  int workers = 0;
+  int emergency_restart_threshold = 10;
+  std::chrono::milliseconds emergency_restart_interval{60000};
+  // How long a reload waits for the new master's workers before it gives up on it.
+  std::chrono::milliseconds reload_timeout{30000};
+  // Workers drop to this user and group (names or ids; empty: stay) after the supervisor
+  // bound the socket (php-fpm's user/group).
+  std::string user;
+  std::string group;
+  // The supervisor's pid, written when it serves (a reload writes the new master's).
+  std::string pid_file;
 };
 
 // parse_server_args reads the command line every app takes, and the TOML file it names with

@@ -1,0 +1,30 @@
+// A worker process: forked by the supervisor, it runs the same Server (its threads, its
+// connections) on the supervisor's listening socket, and leaves when the supervisor asks
+// (SIGTERM) or is gone (the lifeline pipe ends, PR_SET_PDEATHSIG).
+#pragma once
+
+#include <sys/types.h>
+
+#include "cofcgi/cgi/server_options.h"
+#include "cofcgi/runtime/unique_fd.h"
+#include "listener.h"
+
+namespace co::cgi::detail {
+
+// WorkerRole: what a freshly forked worker takes from the supervisor into Server::run.
+struct WorkerRole {
+  int index = 0;          // 0..workers-1, kept by the worker that replaces it
+  Listener listener;      // the shared listening socket (unix_path empty: never unlinked)
+  co::UniqueFd lifeline;  // read end of a pipe only the supervisor writes to: EOF = it died
+  co::UniqueFd ready;     // one byte once every thread accepts, then closed
+};
+
+// enter_worker: first thing in the forked child. Asks for SIGTERM when the supervisor dies
+// (and exits if it already has), then drops to options.user/group. Throws
+// std::invalid_argument for an unknown user or group, std::system_error when dropping fails.
+void enter_worker(const ServerOptions& options, pid_t supervisor);
+
+// tell_serving: the worker's threads all accept; the supervisor counts it as serving.
+void tell_serving(WorkerRole& role);
+
+}  // namespace co::cgi::detail
