@@ -1,7 +1,9 @@
 // The database side of examples/techempower: TechEmpower's `world` and `fortune` tables
 // (examples/techempower_schema.sql) read and written through prepared statements on a
-// connection lent by a co::mysql::Pool. Every call is one round trip per statement, with the
-// values bound as parameters (no SQL built from request data).
+// connection lent by a co::mysql::Pool (co::mysql::Statement: the values are bound
+// parameters, no SQL is built from request data). Every call is one statement, one round
+// trip; statements are prepared once per connection when the pool's Config has
+// reset_session = false (each lease would drop them otherwise).
 //
 // Errors are co::mysql::Error; a connection error also marks the lent connection for
 // discarding, so the pool opens a fresh one for the next request (recovery after the
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "cofcgi/adapters/mysql_pool.h"
+#include "cofcgi/adapters/mysql_statement.h"
 
 namespace techempower {
 
