@@ -3,9 +3,10 @@
 # mariadbd on a unix socket only, in a directory of its own, root without a password.
 # Sourced by the scenarios that need it; uses bench/run's start/log/die.
 #
-#   start_private_mariadb DIR CPU MAX_CONNECTIONS
-#       bootstraps DIR/data, starts mariadbd pinned like the other servers, waits until it
-#       answers; sets mariadb_socket, mariadb_pid and mariadb_bin.
+#   start_private_mariadb DIR CPU MAX_CONNECTIONS [MARIADBD_ARG...]
+#       bootstraps DIR/data, starts mariadbd pinned like the other servers (the extra
+#       arguments last), waits until it answers; sets mariadb_socket, mariadb_pid and
+#       mariadb_bin.
 
 # Small buffers: SELECT SLEEP needs none, and the datadir stays ~15 MB.
 private_mariadb_storage_args() {
@@ -38,7 +39,7 @@ start_private_mariadb() {
   start mariadbd "$cpu" "$mariadbd" --no-defaults "${storage[@]}" --skip-networking \
     --socket="$mariadb_socket" --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
     --max-connections="$max_conns" --thread-cache-size="$max_conns" \
-    --open-files-limit=$((2 * max_conns + 1000)) --max-allowed-packet=8M
+    --open-files-limit=$((2 * max_conns + 1000)) --max-allowed-packet=8M "${@:4}"
   mariadb_pid=$started_pid
   local client
   client="$(command -v mariadb || command -v mysql || true)"
