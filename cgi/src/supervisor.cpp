@@ -290,11 +290,8 @@ void Supervisor::on_new_master_ready() {
   const ssize_t n = ::read(new_master_.ready.get(), &byte, 1);
   new_master_.ready.reset();
   if (phase_ != SupervisorPhase::reloading) return;
-  if (n != 1) {
-    reload_failed("the new master (pid " + std::to_string(new_master_.pid) +
-                  ") ended before it served");
-    return;
-  }
+  // EOF: it is exiting (a bad config file, say); reap() reports how, with its status.
+  if (n != 1) return;
   successor_ = new_master_.pid;
   co::log_printf(co::LogLevel::info, "reload: the new master (pid %d) serves; handing over",
                  successor_);
