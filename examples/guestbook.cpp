@@ -126,11 +126,11 @@ void post_message(Request& request, Response& response, const co::mysql::Config&
 
 int main(int argc, char** argv) {
   try {
-    std::vector<std::string> rest;
-    co::cgi::ServerOptions options =
-        co::cgi::parse_server_args(argc, argv, &rest, examples::kMysqlArgsHelp);
+    co::mysql::Config config = examples::mysql_defaults();
+    co::cgi::AppOptions app;
+    examples::add_mysql_options(app, config);
+    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
     options.max_body = 64 * 1024;
-    const co::mysql::Config config = examples::parse_mysql_args(rest);
     create_table(config);
     co::cgi::Router router;
     router.get("/", [&config](Request& q, Response& r) { show_page(q, r, config, {}); });

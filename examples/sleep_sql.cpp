@@ -32,10 +32,10 @@ bool valid_seconds(const std::string& s) {
 
 int main(int argc, char** argv) {
   try {
-    std::vector<std::string> rest;
-    co::cgi::ServerOptions options =
-        co::cgi::parse_server_args(argc, argv, &rest, examples::kMysqlArgsHelp);
-    const co::mysql::Config config = examples::parse_mysql_args(rest);
+    co::mysql::Config config = examples::mysql_defaults();
+    co::cgi::AppOptions app;
+    examples::add_mysql_options(app, config);
+    const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
     co::cgi::Server server(
         options, [&config](co::cgi::Request& request, co::cgi::Response& response) {
           const std::string seconds = request.query("s").value_or("0");

@@ -1,5 +1,7 @@
 #include "request_runner.h"
 
+#include <time.h>
+
 #include <exception>
 #include <string>
 
@@ -70,15 +72,20 @@ void answer_rejection(const ServerOptions& o, RateLimitedLog& protocol_log, Requ
   }
 }
 
-void log_access(const RequestState& req, const Request& request, const Response& response) {
-  const long long us = (co::now_ns() - req.started_ns) / 1000;
-  // An aborted request's status was never seen by anyone: say what happened instead.
-  const std::string status =
-      req.phase == RequestPhase::aborted ? "aborted" : std::to_string(response.status());
-  co::log_printf(co::LogLevel::info, "%.*s %.*s %s %zu %lld.%03lldms",
-                 static_cast<int>(request.method().size()), request.method().data(),
-                 static_cast<int>(request.uri().size()), request.uri().data(), status.c_str(),
-                 req.bytes_out, us / 1000, us % 1000);
+void log_access(AccessLog& log, const RequestState& req, const Request& request,
+                const Response& response) {
+  AccessRecord r;
+  r.request = &request;
+  r.status = response.status();
+  // Abandoned (FCGI_ABORT_REQUEST, or the web server hung up): its status was never seen.
+  r.abandoned = req.phase == RequestPhase::aborted;
+  r.bytes_out = req.bytes_out;
+  r.duration_ns = co::now_ns() - req.started_ns;
+  timespec wall{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  r.ended_unix_ns = static_cast<std::int64_t>(wall.tv_sec) * 1000000000 + wall.tv_nsec;
+  r.started_unix_ns = r.ended_unix_ns - r.duration_ns;
+  log.write(r);
 }
 
 }  // namespace
@@ -96,7 +103,7 @@ void run_handler(const ServerState& server, RateLimitedLog& protocol_log, Reques
     req.sink.cut_short(req);
   else
     response.finish();
-  if (server.options.access_log) log_access(req, request, response);
+  if (server.access_log) log_access(*server.access_log, req, request, response);
 }
 
 namespace {

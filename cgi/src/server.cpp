@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "reload.h"
 #include "run_mode.h"
+#include "server_logs.h"
 #include "server_state.h"
 #include "signals.h"
 #include "supervisor.h"
@@ -217,6 +218,7 @@ std::string Server::bound_address() const {
 int Server::run() {
   Impl& impl = *impl_;
   ::signal(SIGPIPE, SIG_IGN);
+  detail::open_logs(impl.state);  // --error-log, --log-level, --access-log (server_logs.h)
   const ServerOptions& options = impl.state.options;
   // A socket systemd or a reloading master passed wins over the other signs (run_mode.h).
   if (!options.cgi) impl.inherited = detail::take_inherited_listener();
@@ -238,6 +240,7 @@ int Server::run() {
   impl.open();
   std::optional<detail::StopSignals> signals;
   if (impl.state.options.handle_signals) signals.emplace();
+  if (signals) signals->on_reopen = [&impl] { detail::reopen_logs(impl.state); };
   const int threads = impl.state.options.threads;
   co::log_printf(co::LogLevel::info, "serving FastCGI on %s with %d thread%s", impl.bound.c_str(),
                  threads, threads == 1 ? "" : "s");

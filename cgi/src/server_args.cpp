@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "access_format.h"
 #include "cofcgi/cgi/options.h"
 #include "cofcgi/cgi/server_options.h"
 #include "command_line.h"
@@ -37,6 +38,17 @@ Option access_log_option(ServerOptions& o) {
   row.get = [&o] {
     if (!o.access_log) return std::string();
     return o.access_log_path.empty() ? std::string("-") : o.access_log_path;
+  };
+  return row;
+}
+
+// --access-format: checked when read (an unknown token is an error naming the option).
+Option access_format_option(std::string* field) {
+  Option row = text_option("access-format", field, "FORMAT",
+                           "access log line: php-fpm's access.format tokens (cgi/README.md)");
+  row.set = [field](const std::string& v) {
+    (void)detail::AccessFormat(v);
+    *field = v;
   };
   return row;
 }
@@ -101,8 +113,7 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
                   "log file for errors and notices (empty: stderr); reopened on SIGUSR1"),
       log_level_option(&o.log_level),
       access_log_option(o),
-      text_option("access-format", &o.access_format, "FORMAT",
-                  "access log line: php-fpm's access.format tokens (cgi/README.md)"),
+      access_format_option(&o.access_format),
       flag_option("cgi", &o.cgi,
                   "one CGI request (environment + stdin -> stdout), as with GATEWAY_INTERFACE "
                   "set"),

@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "access_log.h"
 #include "cofcgi/cgi/handler.h"
 #include "cofcgi/cgi/server_options.h"
 
@@ -21,6 +23,7 @@ struct ServerState {
   std::atomic<std::size_t> requests_in_flight{0};  // requests whose handler runs
   std::atomic<std::size_t> buffered_body{0};       // every BodyBudget's bytes
   std::atomic<std::size_t> buffered_params{0};     // every request's PARAMS bytes
+  std::unique_ptr<AccessLog> access_log;           // null: off (server_logs.h)
 };
 
 }  // namespace co::cgi::detail

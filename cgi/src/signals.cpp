@@ -18,6 +18,7 @@ StopSignals::StopSignals() {
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGUSR1);
   // Blocked before the server threads start: they inherit the mask.
   pthread_sigmask(SIG_BLOCK, &mask, &old_mask_);
   fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -40,6 +41,11 @@ bool StopSignals::take_stop() {
   signalfd_siginfo info;
   while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     const int sig = static_cast<int>(info.ssi_signo);
+    if (sig == SIGUSR1) {
+      co::log_printf(co::LogLevel::info, "got SIGUSR1: reopening the log files");
+      if (on_reopen) on_reopen();
+      continue;
+    }
     if (sig == SIGHUP) {
       co::log_printf(co::LogLevel::warning,
                      "got SIGHUP: ignored (reload is not supported yet; SIGTERM stops)");

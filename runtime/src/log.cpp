@@ -1,5 +1,8 @@
 #include "cofcgi/runtime/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -8,6 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <string>
+#include <system_error>
 
 #include "sys.h"
 
@@ -16,12 +22,33 @@ namespace {
 
 LogLevel level_from_env() {
   const char* v = std::getenv("COFCGI_LOG_LEVEL");
-  if (v == nullptr) return LogLevel::info;
-  if (std::strcmp(v, "debug") == 0) return LogLevel::debug;
-  if (std::strcmp(v, "warning") == 0) return LogLevel::warning;
-  if (std::strcmp(v, "error") == 0) return LogLevel::error;
-  if (std::strcmp(v, "off") == 0) return LogLevel::off;
-  return LogLevel::info;
+  LogLevel level = LogLevel::info;
+  if (v != nullptr) (void)parse_log_level(v, &level);
+  return level;
+}
+
+// The error log file's path, for reopen_log_file. Process-wide like fd 2 itself; set at
+// start-up and read on SIGUSR1, never on the logging path (which only writes to fd 2).
+struct LogFile {
+  std::mutex mutex;
+  std::string path;
+};
+
+LogFile& log_file() {
+  static LogFile file;
+  return file;
+}
+
+// open_onto_stderr opens `path` for appending and makes fd 2 a duplicate of it; errno on
+// failure, 0 on success. dup2 swaps the fd atomically: a concurrent write goes to one file.
+int open_onto_stderr(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return errno;
+  // Raw dup3/close: the hooks interpose dup2 and close, and the log is not a hooked fd.
+  const long rc = fd == 2 ? 0 : ::syscall(SYS_dup3, fd, 2, 0);
+  const int error = rc < 0 ? errno : 0;
+  if (fd != 2) (void)detail::sys::close(fd);
+  return error;
 }
 
 std::atomic<LogLevel>& threshold() {
@@ -42,6 +69,37 @@ const char* level_name(LogLevel level) {
 
 }  // namespace
 
+bool parse_log_level(const char* name, LogLevel* level) {
+  static constexpr LogLevel kLevels[] = {LogLevel::debug, LogLevel::info, LogLevel::warning,
+                                         LogLevel::error, LogLevel::off};
+  for (const LogLevel l : kLevels) {
+    if (std::strcmp(name, l == LogLevel::off ? "off" : level_name(l)) == 0) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+void set_log_file(const char* path) {
+  LogFile& file = log_file();
+  std::lock_guard<std::mutex> lock(file.mutex);
+  const int error = open_onto_stderr(path);
+  if (error != 0) throw std::system_error(error, std::generic_category(), path);
+  file.path = path;
+}
+
+bool reopen_log_file() {
+  LogFile& file = log_file();
+  std::lock_guard<std::mutex> lock(file.mutex);
+  if (file.path.empty()) return true;
+  const int error = open_onto_stderr(file.path);
+  if (error == 0) return true;
+  log_printf(LogLevel::error, "cannot reopen the error log %s: %s; still writing to the old file",
+             file.path.c_str(), std::strerror(error));
+  return false;
+}
+
 void set_log_level(LogLevel level) { threshold().store(level, std::memory_order_relaxed); }
 LogLevel log_level() { return threshold().load(std::memory_order_relaxed); }
 
@@ -52,10 +110,11 @@ void log_printf(LogLevel level, const char* fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   tm parts{};
   gmtime_r(&ts.tv_sec, &parts);
-  int n = std::snprintf(line, sizeof line,
-                        "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ cofcgi %s: ", parts.tm_year + 1900,
-                        parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
-                        ts.tv_nsec / 1000000, level_name(level));
+  int n =
+      std::snprintf(line, sizeof line,
+                    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%d] cofcgi %s: ", parts.tm_year + 1900,
+                    parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
+                    ts.tv_nsec / 1000000, static_cast<int>(::getpid()), level_name(level));
   va_list args;
   va_start(args, fmt);
   const int body =

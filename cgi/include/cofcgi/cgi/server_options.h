@@ -66,7 +66,7 @@ struct ServerOptions {
   // SIGUSR1 (logrotate's postrotate).
   bool access_log = false;
   std::string access_log_path;
-  std::string access_format = "%R - %u %t \"%m %r\" %s %l %{mili}d";
+  std::string access_format = "%R - %u %t \"%m %r%Q%q\" %s %B %{milli}d %I";
   std::size_t stack_size = 0;  // handler coroutine stacks (0: runtime default, 128 KiB)
   bool handle_signals = true;  // SIGTERM/SIGINT drain; SIGPIPE ignored either way
   // Legacy CGI code: in a handler, getenv("QUERY_STRING"), getenv("HTTP_HOST") & co. return
