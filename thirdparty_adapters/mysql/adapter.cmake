@@ -24,10 +24,14 @@ endif()
 message(STATUS "cofcgi adapters/mysql: libmariadb ${COFCGI_LIBMARIADB_VERSION} ${COFCGI_MARIADB_LIBRARY}")
 
 target_sources(cofcgi_adapters PRIVATE
+  ${_cofcgi_mysql_dir}/src/backoff.cpp
+  ${_cofcgi_mysql_dir}/src/connect.cpp
   ${_cofcgi_mysql_dir}/src/mysql.cpp
   ${_cofcgi_mysql_dir}/src/pool.cpp
+  ${_cofcgi_mysql_dir}/src/pool_shared.cpp
   ${_cofcgi_mysql_dir}/src/result.cpp
-  ${_cofcgi_mysql_dir}/src/statement.cpp)
+  ${_cofcgi_mysql_dir}/src/statement.cpp
+  ${_cofcgi_mysql_dir}/src/thread_pool.cpp)
 target_include_directories(cofcgi_adapters PUBLIC
   $<BUILD_INTERFACE:${COFCGI_MARIADB_INCLUDE_DIR}> $<INSTALL_INTERFACE:${COFCGI_MARIADB_INCLUDE_DIR}>)
 target_link_libraries(cofcgi_adapters PUBLIC

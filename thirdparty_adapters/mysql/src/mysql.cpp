@@ -5,8 +5,11 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include <cerrno>
 #include <cstring>
 #include <mutex>
+
+#include "cofcgi/runtime/cancel.h"
 
 namespace co::mysql {
 
@@ -36,18 +39,15 @@ Error::Error(unsigned code, std::string sqlstate, const std::string& message)
     : std::runtime_error(message), code_(code), sqlstate_(std::move(sqlstate)) {}
 
 bool Error::is_connection_error(unsigned code) {
-  // libmariadb's connection-level errors (2000-2029: cannot connect, server gone, lost
-  // during a query or by a read/write timeout, out of sync, malformed packet; 2055: lost
-  // with the system error; 5013-5015: network read/write) leave the connection in an
-  // unknown state. The statement-level client errors (2030 and up: CR_NO_PREPARE_STMT,
-  // CR_PARAMS_NOT_BOUND, CR_NO_DATA, ...) do not. From the server: the connection was killed
-  // or the server is shutting down.
-  if (code >= CR_MIN_ERROR && code < 2030) return true;
+  // Every error the client library raises (CR_*, 2000-2999, and MariaDB's own 5000-5999):
+  // server gone, lost during a query, a read/write timeout, a hooked call that failed with
+  // ETIMEDOUT or ECANCELED (the coroutine's deadline or cancellation), out of sync, ... The
+  // connection's state is unknown after any of them; even the statement-level ones mean
+  // the program and the protocol disagree. From the server: the connection was killed or
+  // the server is shutting down.
+  if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR) return true;
+  if (code >= CER_MIN_ERROR && code <= CER_MAX_ERROR) return true;
   switch (code) {
-    case CR_SERVER_LOST_EXTENDED:
-    case CR_ERR_NET_READ:
-    case CR_ERR_NET_WRITE:
-    case CR_ERR_NET_UNCOMPRESS:
     case ER_CONNECTION_KILLED:
     case ER_SERVER_SHUTDOWN:
     case ER_NET_READ_ERROR:
@@ -61,20 +61,36 @@ bool Error::is_connection_error(unsigned code) {
   }
 }
 
-void throw_error(MYSQL* mysql, const char* context) {
-  const unsigned code = mysql_errno(mysql);
+namespace {
+
+// why_interrupted: a client error that a cancelled coroutine, or one past its deadline, got
+// from a hooked call (ECANCELED/ETIMEDOUT surface as "lost connection"): say so.
+std::string why_interrupted(unsigned code) {
+  if (code < CR_MIN_ERROR || code > CR_MAX_ERROR) return {};
+  switch (co::interruption()) {
+    case ECANCELED: return " [the coroutine was cancelled]";
+    case ETIMEDOUT: return " [the coroutine's deadline passed]";
+    default: return {};
+  }
+}
+
+[[noreturn]] void throw_with(unsigned code, const char* sqlstate, const char* error,
+                             const char* context) {
   std::string message = context ? std::string(context) + ": " : std::string();
-  message += mysql_error(mysql);
+  message += error;
   if (code != 0) message += " (" + std::to_string(code) + ")";
-  throw Error(code, mysql_sqlstate(mysql), message);
+  message += why_interrupted(code);
+  throw Error(code, sqlstate, message);
+}
+
+}  // namespace
+
+void throw_error(MYSQL* mysql, const char* context) {
+  throw_with(mysql_errno(mysql), mysql_sqlstate(mysql), mysql_error(mysql), context);
 }
 
 void throw_error(MYSQL_STMT* stmt, const char* context) {
-  const unsigned code = mysql_stmt_errno(stmt);
-  std::string message = context ? std::string(context) + ": " : std::string();
-  message += mysql_stmt_error(stmt);
-  if (code != 0) message += " (" + std::to_string(code) + ")";
-  throw Error(code, mysql_stmt_sqlstate(stmt), message);
+  throw_with(mysql_stmt_errno(stmt), mysql_stmt_sqlstate(stmt), mysql_stmt_error(stmt), context);
 }
 
 namespace {

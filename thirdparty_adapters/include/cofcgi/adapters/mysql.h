@@ -50,11 +50,12 @@ class COFCGI_API Error : public std::runtime_error {
   // 2000-2999, e.g. 2013 lost connection) or 0 for the pool's own errors.
   unsigned code() const { return code_; }
   const std::string& sqlstate() const { return sqlstate_; }
-  // connection_broken: the connection cannot be trusted any more: one of libmariadb's
-  // connection-level errors (2000-2029: cannot connect, server gone, lost during a query or
-  // by a read/write timeout, commands out of sync; 2055; 5013-5015 network read/write), or the
-  // server killed the connection or is shutting down. Statement-level client errors (2030 and
-  // up, e.g. CR_NO_DATA) are not. The pool discards such a connection instead of reusing it.
+  // connection_broken: the connection cannot be trusted any more: any error of the client
+  // library (CR_*, 2000-2999 and 5000-5999: cannot connect, server gone, lost during a query,
+  // a read/write timeout, a hooked call that failed with ETIMEDOUT/ECANCELED, out of sync,
+  // ...), or the server killed the connection or is shutting down. The pool discards such a
+  // connection instead of reusing it. Server errors about the statement (1062 duplicate
+  // key, 1317 query killed, ...) leave it usable.
   bool connection_broken() const { return is_connection_error(code_); }
   static bool is_connection_error(unsigned code);
 

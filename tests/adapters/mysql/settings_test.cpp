@@ -1,0 +1,237 @@
+// Pool settings: max_idle, idle_timeout with min_idle, max_lifetime, the backoff while the
+// server cannot be reached (fail fast, one probe at a time), one deadline for connect and
+// health check (a server that accepts but never answers), and set_options (mysql_optionsv).
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "cofcgi/runtime/unique_fd.h"
+#include "leak_check.h"
+#include "mysql_test_util.h"
+
+using namespace mysql_test;
+
+namespace {
+
+struct ServerStarted {
+  ServerStarted() { server(); }
+};
+struct SettingsTest : ServerStarted {
+  cofcgi_test::LeakCheck leaks;
+};
+
+std::string connection_id(co::mysql::Connection& c) {
+  return c.query("SELECT CONNECTION_ID()").value(0, 0);
+}
+
+// A TCP listener on loopback that never accepts: connects complete (the kernel's backlog),
+// the MySQL handshake never comes, as with a stopped or wedged server.
+struct SilentListener {
+  co::UniqueFd fd;
+  unsigned port = 0;
+  SilentListener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    REQUIRE(fd.get() >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd.get(), 64) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(SettingsTest, "settings: max_idle closes what it would keep beyond it") {
+  auto cfg = pool_config(true, 4);
+  cfg.max_idle = 1;
+  co::mysql::Pool pool(cfg);
+  run_coroutines(4, [&](int) {
+    auto conn = pool.acquire();
+    co::sleep_for(std::chrono::milliseconds(50));  // all four lent at once
+  });
+  const auto st = pool.stats();
+  CHECK(st.connects == 4);
+  CHECK(st.idle == 1);
+  CHECK(st.open == 1);
+}
+
+TEST_CASE_FIXTURE(SettingsTest, "settings: idle_timeout closes idle connections, min_idle stay") {
+  auto cfg = pool_config(true, 4);
+  cfg.idle_timeout = std::chrono::milliseconds(200);
+  cfg.min_idle = 1;
+  co::mysql::Pool pool(cfg);
+  run_coroutines(3, [&](int) {
+    auto conn = pool.acquire();
+    co::sleep_for(std::chrono::milliseconds(20));
+  });
+  CHECK(pool.stats().idle == 3);
+  run_coroutines(1, [&](int) {
+    co::sleep_for(std::chrono::milliseconds(300));
+    auto conn = pool.acquire();  // looks at the idle ones first: two go, one is kept
+    CHECK(conn.query("SELECT 1").value(0, 0) == "1");
+  });
+  const auto st = pool.stats();
+  CHECK(st.expired == 2);
+  CHECK(st.open == 1);
+  CHECK(st.connects == 3);
+}
+
+TEST_CASE_FIXTURE(SettingsTest, "settings: max_lifetime replaces an old connection") {
+  auto cfg = pool_config(true, 1);
+  cfg.max_lifetime = std::chrono::milliseconds(200);
+  co::mysql::Pool pool(cfg);
+  run_coroutines(1, [&](int) {
+    std::string first;
+    {
+      auto conn = pool.acquire();
+      first = connection_id(conn);
+    }
+    {
+      auto conn = pool.acquire();
+      CHECK(connection_id(conn) == first);  // young: reused
+    }
+    co::sleep_for(std::chrono::milliseconds(250));
+    auto conn = pool.acquire();
+    CHECK(connection_id(conn) != first);
+  });
+  CHECK(pool.stats().connects == 2);
+}
+
+TEST_CASE_FIXTURE(SettingsTest,
+                  "settings: backoff: after a failed connect acquirers fail at once, one probe") {
+  // Nothing listens on this port (bound, never listening): connects are refused at once.
+  co::UniqueFd holder(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(holder.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  auto cfg = pool_config(false, 8);
+  cfg.port = ntohs(a.sin_port);
+  cfg.backoff_initial = std::chrono::milliseconds(300);
+  co::mysql::Pool pool(cfg);
+  std::vector<std::string> refusals;
+  double refused_slowest = 0;
+  run_coroutines(1, [&](int) {
+    CHECK_THROWS_AS(pool.acquire(), co::mysql::Error);  // the real failure
+    for (int i = 0; i < 20; ++i) {
+      const co::Deadline t0 = co::now_ns();
+      try {
+        pool.acquire();
+      } catch (const co::mysql::Error& e) {
+        refused_slowest = std::max(refused_slowest, seconds_since(t0));
+        refusals.push_back(e.what());
+        CHECK(e.connection_broken());  // the last connect error's code (2002)
+      }
+    }
+    CHECK(pool.stats().connect_failures == 1);  // none of the 20 tried
+    co::sleep_for(std::chrono::milliseconds(350));
+    CHECK_THROWS_AS(pool.acquire(), co::mysql::Error);  // the probe: tries, fails
+    CHECK(pool.stats().connect_failures == 2);
+  });
+  REQUIRE(refusals.size() == 20);
+  MESSAGE("refused: ", refusals[0], "; slowest refusal ", refused_slowest * 1e3, " ms");
+  CHECK(refusals[0].find("backoff") != std::string::npos);
+  CHECK(pool.stats().backoff_refusals == 20);
+}
+
+TEST_CASE_FIXTURE(SettingsTest,
+                  "settings: a server that never answers costs connect_timeout, one probe") {
+  SilentListener silent;
+  auto cfg = pool_config(false, 8);
+  cfg.port = silent.port;
+  cfg.connect_timeout = std::chrono::seconds(1);
+  cfg.read_timeout = std::chrono::seconds(30);
+  cfg.backoff_initial = std::chrono::milliseconds(100);
+  co::mysql::Pool pool(cfg);
+  double first_failed_after = -1;
+  std::vector<double> during_probe;
+  run_coroutines(6, [&](int i) {
+    if (i == 0) {
+      const co::Deadline t0 = co::now_ns();
+      CHECK_THROWS_AS(pool.acquire(), co::mysql::Error);
+      first_failed_after = seconds_since(t0);
+      co::sleep_for(std::chrono::milliseconds(150));  // backoff over: next one probes
+      CHECK_THROWS_AS(pool.acquire(), co::mysql::Error);
+      return;
+    }
+    // Others come while the probe hangs: refused at once.
+    co::sleep_for(std::chrono::milliseconds(1300 + 50 * i));
+    const co::Deadline t0 = co::now_ns();
+    CHECK_THROWS_AS(pool.acquire(), co::mysql::Error);
+    during_probe.push_back(seconds_since(t0));
+  });
+  MESSAGE("silent server: connect failed after ", first_failed_after,
+          " s (connect_timeout 1 s, "
+          "read_timeout 30 s); acquires during the probe failed after ",
+          *std::max_element(during_probe.begin(), during_probe.end()) * 1e3, " ms at most");
+  CHECK(first_failed_after >= 0.9);
+  CHECK(first_failed_after < 5.0);
+  for (double d : during_probe) CHECK(d < 0.5);
+  CHECK(pool.stats().connect_failures == 2);
+}
+
+TEST_CASE_FIXTURE(SettingsTest,
+                  "settings: the health check of an idle connection is bounded too (SIGSTOP)") {
+  auto& srv = server();
+  auto cfg = pool_config(true, 2);
+  cfg.connect_timeout = std::chrono::seconds(1);
+  cfg.read_timeout = std::chrono::seconds(30);
+  cfg.ping_after_idle = std::chrono::milliseconds(0);  // ping every idle connection
+  co::mysql::Pool pool(cfg);
+  double failed_after = -1;
+  std::string error;
+  run_coroutines(1, [&](int) {
+    { auto conn = pool.acquire(); }
+    ::kill(srv.pid(), SIGSTOP);
+    const co::Deadline t0 = co::now_ns();
+    try {
+      pool.acquire();  // ping hangs, then a new connect hangs: one deadline for both
+    } catch (const co::mysql::Error& e) {
+      error = e.what();
+    }
+    failed_after = seconds_since(t0);
+    ::kill(srv.pid(), SIGCONT);
+  });
+  MESSAGE("stopped server: acquire failed after ", failed_after, " s: ", error);
+  CHECK(!error.empty());
+  CHECK(failed_after >= 0.9);
+  CHECK(failed_after < 5.0);  // not read_timeout (30 s), not 2 x connect_timeout
+  CHECK(pool.stats().health_check_failures == 1);
+  // The server is back: the pool works (after the backoff).
+  run_coroutines(1, [&](int) {
+    co::sleep_for(std::chrono::milliseconds(150));
+    CHECK(pool.acquire().query("SELECT 2").value(0, 0) == "2");
+  });
+}
+
+TEST_CASE_FIXTURE(SettingsTest, "settings: set_options passes mysql_optionsv through") {
+  auto cfg = pool_config(true, 1);
+  cfg.read_timeout = std::chrono::seconds(30);
+  cfg.set_options = [](MYSQL* m) {
+    const unsigned one_second = 1;
+    mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &one_second);
+  };
+  co::mysql::Pool pool(cfg);
+  double failed_after = -1;
+  run_coroutines(1, [&](int) {
+    auto conn = pool.acquire();
+    const co::Deadline t0 = co::now_ns();
+    try {
+      conn.query("SELECT SLEEP(3)");
+    } catch (const co::mysql::Error& e) {
+      failed_after = seconds_since(t0);
+      CHECK(e.code() == 2013);
+    }
+  });
+  CHECK(failed_after >= 0.9);
+  CHECK(failed_after < 2.5);
+  CHECK(pool.stats().discarded == 1);
+}

@@ -1,0 +1,41 @@
+// detail::Backoff: while the server is down, acquirers that need a new connection fail at
+// once instead of each waiting out a connect timeout; after a growing delay one of them
+// (one at a time) tries again. Shared by every thread of a Pool (thread-safe).
+//
+// States: up (connects go ahead) -> down (a connect failed: refuse until retry_at) ->
+// probing (retry_at passed, one caller is connecting; the others are refused) -> up on its
+// success, down again (delay doubled, up to `max`) on its failure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "cofcgi/runtime/wait_queue.h"
+
+namespace co::mysql::detail {
+
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
+      : initial_(initial), max_(max) {}
+
+  enum class Admit { go, refuse };
+  // admit says whether the caller may connect now. On refuse, `why` says since when and
+  // with what error the server is unreachable, and when the next try is.
+  Admit admit(std::string& why, unsigned& code);
+  void succeeded();
+  void failed(unsigned code, const std::string& error);
+
+ private:
+  enum class State { up, down, probing };
+  std::mutex mu_;
+  State state_ = State::up;
+  std::chrono::milliseconds initial_, max_, delay_{0};
+  Deadline retry_at_ = 0;
+  unsigned last_code_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace co::mysql::detail
