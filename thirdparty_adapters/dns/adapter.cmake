@@ -11,14 +11,13 @@ pkg_check_modules(COFCGI_LIBCARES REQUIRED libcares)
 message(STATUS "cofcgi adapters/dns: c-ares ${COFCGI_LIBCARES_VERSION}")
 
 target_sources(cofcgi_adapters PRIVATE
-  ${_cofcgi_dns_dir}/src/cares_channel.cpp
-  ${_cofcgi_dns_dir}/src/dns_wire.cpp
-  ${_cofcgi_dns_dir}/src/gai_sort.cpp
+  ${_cofcgi_dns_dir}/src/cares_lookup.cpp
+  ${_cofcgi_dns_dir}/src/helper_calls.cpp
   ${_cofcgi_dns_dir}/src/helper_thread.cpp
   ${_cofcgi_dns_dir}/src/netdb_hooks.cpp
-  ${_cofcgi_dns_dir}/src/nss_dns.cpp
   ${_cofcgi_dns_dir}/src/real_netdb.cpp
-  ${_cofcgi_dns_dir}/src/resolver_config.cpp)
+  ${_cofcgi_dns_dir}/src/results.cpp
+  ${_cofcgi_dns_dir}/src/system_config.cpp)
 find_package(Threads REQUIRED)
 target_include_directories(cofcgi_adapters PRIVATE ${COFCGI_LIBCARES_INCLUDE_DIRS})
 target_link_libraries(cofcgi_adapters PRIVATE ${COFCGI_LIBCARES_LINK_LIBRARIES} ${CMAKE_DL_LIBS}

@@ -1,44 +1,34 @@
-// The interposed resolver functions. Each one first decides who answers:
+// The interposed resolver functions. Each one first decides who answers (route()):
 //
 //   - outside a coroutine with hooks on: glibc, untouched;
 //   - nothing to resolve over the network (numeric host, NULL host, a name or address
 //     /etc/hosts has, invalid arguments): glibc, in the coroutine (it reads files only);
-//   - a configuration this code does not reproduce (an nsswitch hosts line other than
-//     "files dns", "files" or "dns"; resolv.conf sortlist or "options inet6"; gai.conf
-//     settings for getaddrinfo; IDN flags; NI_NOFQDN): glibc on a helper thread, the
-//     coroutine parked until it is done;
-//   - otherwise glibc's "dns" source re-implemented over c-ares (nss_dns.cpp), with
-//     getaddrinfo's own processing (services, families, AI_* flags, sorting) around it.
-//
-// Results are glibc-shaped: getaddrinfo allocates every node as glibc does (one malloc
-// holding the addrinfo and its sockaddr, ai_canonname a separate string on the first node),
-// so glibc's freeaddrinfo frees them and is not interposed; gethostbyname and
-// gethostbyname2 return storage private to the calling coroutine.
+//   - a configuration c-ares does not reproduce (an nsswitch hosts line other than
+//     "files dns", "files" or "dns"; resolv.conf sortlist or options inet6, no-aaaa,
+//     no-tld-query; gai.conf settings for getaddrinfo; IDN flags; NI_NOFQDN): glibc on a
+//     helper thread, the coroutine parked until it is done;
+//   - otherwise c-ares (cares_lookup.h): ares_getaddrinfo, ares_gethostbyaddr, ares_query and
+//     ares_search, with the results laid out as glibc lays them out (results.h).
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <cctype>
 #include <cstring>
-#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "cares_channel.h"
+#include "cares_lookup.h"
 #include "cofcgi/adapters/dns.h"
 #include "cofcgi/runtime/local.h"
 #include "cofcgi/runtime/netpoll.h"
-#include "gai_sort.h"
-#include "helper_thread.h"
-#include "nss_dns.h"
+#include "helper_calls.h"
 #include "real_netdb.h"
-#include "resolver_config.h"
+#include "results.h"
+#include "system_config.h"
 
 namespace co::dns {
 namespace {
@@ -49,31 +39,47 @@ std::atomic<std::uint64_t> g_helper{0};
 
 const real::Functions& R() { return real::get(); }
 
+enum class Route { glibc, helper, cares };
+
+Route counted(Route r) {
+  auto& counter = r == Route::glibc ? g_glibc : r == Route::helper ? g_helper : g_cares;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+// route decides a call that needs the network; `in_hosts` tells whether /etc/hosts answers
+// it (glibc's files source comes first with "files dns").
+// "localhost" never goes to c-ares, which answers it itself (RFC 6761) where glibc asks the
+// name server when /etc/hosts has no line for it.
+template <typename InHosts>
+Route route(bool is_getaddrinfo, InHosts in_hosts, const char* name = nullptr) {
+  const HostsSources sources = hosts_sources();
+  if (sources == HostsSources::files_only) return counted(Route::glibc);
+  const bool hosts_answer = sources == HostsSources::files_then_dns && in_hosts();
+  if (sources == HostsSources::other || (is_getaddrinfo && gai_conf_customised()) ||
+      !resolver_settings()->glibc_only.empty() ||
+      (name != nullptr && std::strcmp(name, "localhost") == 0 && !hosts_answer)) {
+    return counted(Route::helper);
+  }
+  return counted(hosts_answer ? Route::glibc : Route::cares);
+}
+
 // Keeps errno as the caller had it unless told otherwise.
 class ErrnoKeeper {
  public:
   ErrnoKeeper() : saved_(errno) {}
-  ~ErrnoKeeper() { errno = keep_ ? value_ : saved_; }
-  void set(int value) {
-    keep_ = true;
-    value_ = value;
-  }
+  ~ErrnoKeeper() { errno = saved_; }
+  void set(int value) { saved_ = value; }
 
  private:
   int saved_;
-  bool keep_ = false;
-  int value_ = 0;
 };
 
-bool inet_aton_exact(const char* s) {
-  if (std::strpbrk(s, " \t\n\v\f\r") != nullptr) return false;
-  in_addr a{};
-  return ::inet_aton(s, &a) != 0;
-}
-
 // getaddrinfo's text_to_binary_address: what it turns into an address without a lookup.
+// (c-ares 1.18.1 would send numeric IPv4 forms such as 127.1 to the server.)
 bool numeric_for_getaddrinfo(const char* name) {
-  if (inet_aton_exact(name)) return true;
+  in_addr a{};
+  if (std::strpbrk(name, " \t\n\v\f\r") == nullptr && ::inet_aton(name, &a) != 0) return true;
   const char* pct = std::strchr(name, '%');
   const std::string host = pct != nullptr ? std::string(name, pct) : std::string(name);
   in6_addr a6{};
@@ -82,185 +88,82 @@ bool numeric_for_getaddrinfo(const char* name) {
 
 // __nss_hostname_digits_dots: names gethostbyname* answer (or reject) without a lookup.
 bool numeric_for_gethostbyname(const char* name) {
-  const auto uc = [](char c) { return static_cast<unsigned char>(c); };
-  if (!(std::isdigit(uc(name[0])) || std::isxdigit(uc(name[0])) || name[0] == ':')) return false;
-  const std::size_t n = std::strlen(name);
-  bool all_digits_dots = true;
-  for (const char* p = name; *p; ++p) {
-    if (!std::isdigit(uc(*p)) && *p != '.') {
-      all_digits_dots = false;
-      break;
-    }
-  }
-  if (all_digits_dots) return name[n - 1] != '.';
-  if ((std::isxdigit(uc(name[0])) && std::strchr(name, ':') != nullptr) || name[0] == ':') {
+  const auto is = [name](auto pred, const char* extra) {
     for (const char* p = name; *p; ++p) {
-      if (!std::isxdigit(uc(*p)) && *p != ':' && *p != '.') return false;
+      if (!pred(static_cast<unsigned char>(*p)) && std::strchr(extra, *p) == nullptr) return false;
     }
-    return name[n - 1] != '.';
+    return true;
+  };
+  const std::size_t n = std::strlen(name);
+  if (n == 0 || name[n - 1] == '.') return false;
+  const bool digits_dots = is(::isdigit, ".");
+  const bool hex_colons = std::strchr(name, ':') != nullptr && is(::isxdigit, ":.");
+  return digits_dots || hex_colons;
+}
+
+// Interfaces for AI_ADDRCONFIG, as glibc's __check_pf sees them: an address of the family
+// other than loopback.
+void seen_families(bool* v4, bool* v6) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    *v4 = *v6 = true;  // glibc is as pessimistic when netlink fails
+    return;
   }
-  return false;
+  *v4 = *v6 = false;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      *v4 |= reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr !=
+             htonl(INADDR_LOOPBACK);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      *v6 |= !IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+    }
+  }
+  ::freeifaddrs(list);
 }
 
 // ---------------------------------------------------------------------------------------
-// hostent results
+// gethostbyname*
 
-struct HostData {
-  std::string name;
-  std::vector<std::string> aliases;
-  std::vector<Address> addresses;
-  int af = AF_INET;
-};
-
-HostData host_data_of(const hostent* h) {
-  HostData d;
-  d.name = h->h_name != nullptr ? h->h_name : "";
-  for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) d.aliases.emplace_back(*a);
-  d.af = h->h_addrtype;
-  for (char** a = h->h_addr_list; a != nullptr && *a != nullptr; ++a) {
-    Address addr;
-    addr.family = h->h_addrtype;
-    std::memcpy(addr.bytes.data(), *a, static_cast<std::size_t>(h->h_length));
-    d.addresses.push_back(addr);
-  }
-  return d;
-}
-
-// pack_hostent lays a result out in the caller's buffer; false when it does not fit.
-bool pack_hostent(const HostData& d, hostent* ret, char* buf, std::size_t buflen) {
-  const std::size_t len = d.af == AF_INET ? 4 : 16;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(buf);
-  const std::size_t pad = (alignof(char*) - start % alignof(char*)) % alignof(char*);
-  std::size_t need = pad + (d.addresses.size() + 1 + d.aliases.size() + 1) * sizeof(char*) +
-                     d.addresses.size() * len + d.name.size() + 1;
-  for (const std::string& a : d.aliases) need += a.size() + 1;
-  if (need > buflen) return false;
-  char* p = buf + pad;
-  auto** addr_list = reinterpret_cast<char**>(p);
-  p += (d.addresses.size() + 1) * sizeof(char*);
-  auto** alias_list = reinterpret_cast<char**>(p);
-  p += (d.aliases.size() + 1) * sizeof(char*);
-  for (std::size_t i = 0; i < d.addresses.size(); ++i) {
-    std::memcpy(p, d.addresses[i].bytes.data(), len);
-    addr_list[i] = p;
-    p += len;
-  }
-  addr_list[d.addresses.size()] = nullptr;
-  std::memcpy(p, d.name.c_str(), d.name.size() + 1);
-  ret->h_name = p;
-  p += d.name.size() + 1;
-  for (std::size_t i = 0; i < d.aliases.size(); ++i) {
-    std::memcpy(p, d.aliases[i].c_str(), d.aliases[i].size() + 1);
-    alias_list[i] = p;
-    p += d.aliases[i].size() + 1;
-  }
-  alias_list[d.aliases.size()] = nullptr;
-  ret->h_aliases = alias_list;
-  ret->h_addrtype = d.af;
-  ret->h_length = static_cast<int>(len);
-  ret->h_addr_list = addr_list;
-  return true;
-}
-
-// The outcome of a gethostbyname2_r-style call, before it is copied out.
-struct HostCall {
-  int rc = 0;
-  int herrno = 0;
-  int err = 0;             // errno after the call
-  int global_herrno = -1;  // the thread's h_errno as the lookup left it (-1: untouched)
-  bool found = false;
-  HostData data;
-};
-
-// The dns source behind gethostbyname2_r, with getXXbyYY_r's return conventions.
-HostCall dns_gethostbyname2(const ResolvConf& conf, const char* name, int af) {
-  const int olderr = errno;
-  HostLookup h = dns_gethostbyname3(conf, name, af, /*check_name=*/true);
+HostCall interrupted(int reason) {
   HostCall c;
-  c.global_herrno = h.global_herrno;
-  c.herrno = h.status == NssStatus::success ? 0 : h.herrno;
-  if (h.status == NssStatus::success) {
-    c.found = true;
-    c.data.name = std::move(h.name);
-    c.data.aliases = std::move(h.aliases);
-    c.data.addresses = std::move(h.addresses);
-    c.data.af = af;
-  }
-  if (h.status == NssStatus::success || h.status == NssStatus::notfound) {
-    c.rc = 0;
-    c.err = 0;
-  } else if (h.status == NssStatus::tryagain && c.herrno != NETDB_INTERNAL) {
-    c.rc = EAGAIN;
-    c.err = EAGAIN;
-  } else {
-    c.err = h.err != 0 ? h.err : olderr;
-    c.rc = c.err;
+  c.rc = c.err = reason;
+  c.herrno = NETDB_INTERNAL;
+  return c;
+}
+
+// gethostbyname2_r's conventions for what c-ares found: a name that is not there is rc 0
+// with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN.
+HostCall host_call_of(const Outcome& o, const ares_addrinfo* ai, int af) {
+  if (o.interrupted != 0) return interrupted(o.interrupted);
+  HostCall c;
+  switch (o.status) {
+    case ARES_SUCCESS:
+      c.found = true;
+      if (ai != nullptr) c.data = host_data_of(ai, af);
+      break;
+    case ARES_ENOTFOUND:
+    case ARES_EBADNAME: c.herrno = HOST_NOT_FOUND; break;
+    case ARES_ENODATA: c.herrno = NO_DATA; break;
+    default: c.rc = c.err = EAGAIN; c.herrno = TRY_AGAIN;
   }
   return c;
 }
 
-bool hosts_file_answers_gethostbyname(const char* name, int af) {
-  const std::uint8_t kinds = hosts_index()->kinds_of(name);
-  return (kinds & (af == AF_INET ? (HostsIndex::kV4 | HostsIndex::kV6AsV4) : HostsIndex::kV6)) != 0;
+HostCall cares_gethostbyname(const char* name, int af) {
+  if (name[0] == '\0' || !res_hnok(name)) {  // glibc rejects these without a query
+    HostCall c;
+    c.herrno = name[0] == '\0' ? NO_RECOVERY : HOST_NOT_FOUND;
+    return c;
+  }
+  AresAddrinfo ai;
+  const Outcome o = resolve_name(name, af, /*sort=*/false, &ai);
+  return host_call_of(o, ai.get(), af);
 }
 
-enum class Route { glibc, helper, cares };
-
-Route route_gethostbyname(const char* name, int af, std::shared_ptr<const ResolvConf>* conf) {
-  if (name == nullptr || (af != AF_INET && af != AF_INET6) || numeric_for_gethostbyname(name)) {
-    return Route::glibc;
-  }
-  const HostsSources sources = hosts_sources();
-  if (sources == HostsSources::files_only) return Route::glibc;
-  if (sources == HostsSources::other) return Route::helper;
-  *conf = resolv_conf();
-  if (!(*conf)->unsupported.empty()) return Route::helper;
-  if (sources == HostsSources::files_then_dns && hosts_file_answers_gethostbyname(name, af)) {
-    return Route::glibc;
-  }
-  return Route::cares;
-}
-
-// gethostbyname_r / gethostbyname2_r in a coroutine. `v2` picks which glibc function the
-// glibc routes call.
-int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* buf,
-                        std::size_t buflen, hostent** result, int* h_errnop) {
-  std::shared_ptr<const ResolvConf> conf;
-  const Route route = route_gethostbyname(name, af, &conf);
-  if (route == Route::glibc) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
-              : R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-  }
-  HostCall c;
-  if (route == Route::helper) {
-    g_helper.fetch_add(1, std::memory_order_relaxed);
-    auto call = std::make_shared<HostCall>();
-    auto job_name = std::make_shared<std::string>(name);
-    const bool ran = run_on_helper_thread([call, job_name, af, v2, buflen] {
-      std::vector<char> tmp(buflen);
-      hostent he{};
-      hostent* res = nullptr;
-      int herr = 0;
-      call->rc =
-          v2 ? R().gethostbyname2_r(job_name->c_str(), af, &he, tmp.data(), tmp.size(), &res, &herr)
-             : R().gethostbyname_r(job_name->c_str(), &he, tmp.data(), tmp.size(), &res, &herr);
-      call->err = errno;
-      call->global_herrno = h_errno;  // thread-local: carried back to the caller's thread
-      call->herrno = herr;
-      call->found = res != nullptr;
-      if (res != nullptr) call->data = host_data_of(res);
-    });
-    if (!ran) {  // the caller's wait was cancelled: errno says why
-      *result = nullptr;
-      *h_errnop = NETDB_INTERNAL;
-      return errno;
-    }
-    c = std::move(*call);
-  } else {
-    g_cares.fetch_add(1, std::memory_order_relaxed);
-    c = dns_gethostbyname2(*conf, name, af);
-  }
+// copy_out gives a HostCall the _r functions' shape: *result, *h_errnop, errno, the return.
+int copy_out(const HostCall& c, hostent* ret, char* buf, std::size_t buflen, hostent** result,
+             int* h_errnop) {
   if (c.global_herrno != -1) h_errno = c.global_herrno;  // res_search's side effect
   *result = nullptr;
   *h_errnop = c.herrno;
@@ -276,7 +179,30 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
   return c.rc;
 }
 
-// gethostbyname / gethostbyname2: storage private to each coroutine.
+int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* buf,
+                        std::size_t buflen, hostent** result, int* h_errnop) {
+  const bool glibc_direct =
+      name == nullptr || (af != AF_INET && af != AF_INET6) || numeric_for_gethostbyname(name);
+  const Route r = glibc_direct
+                      ? counted(Route::glibc)
+                      : route(
+                            false,
+                            [&] {
+                              const std::uint8_t kinds = hosts_index()->kinds_of(name);
+                              return (kinds & (af == AF_INET ? HostsIndex::kV4 | HostsIndex::kV6AsV4
+                                                             : HostsIndex::kV6)) != 0;
+                            },
+                            name);
+  if (r == Route::glibc) {
+    return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
+              : R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+  }
+  const HostCall c = r == Route::helper ? gethostbyname_on_helper(name, af, v2, buflen)
+                                        : cares_gethostbyname(name, af);
+  return copy_out(c, ret, buf, buflen, result, h_errnop);
+}
+
+// gethostbyname / gethostbyname2 / gethostbyaddr: storage private to each coroutine.
 struct HostentStorage {
   hostent he{};
   std::vector<char> buf = std::vector<char>(1024);
@@ -287,13 +213,13 @@ co::Local<HostentStorage>& hostent_storage() {
   return storage;
 }
 
-hostent* gethostbyname_any(const char* name, int af, bool v2) {
+template <typename CallR>
+hostent* with_own_storage(CallR call_r) {
   HostentStorage& s = hostent_storage().get();
   for (;;) {
     hostent* result = nullptr;
     int herr = 0;
-    const int rc =
-        gethostbyname_any_r(name, af, v2, &s.he, s.buf.data(), s.buf.size(), &result, &herr);
+    const int rc = call_r(&s.he, s.buf.data(), s.buf.size(), &result, &herr);
     if (rc == ERANGE && herr == NETDB_INTERNAL) {
       s.buf.resize(s.buf.size() * 2);
       continue;
@@ -306,197 +232,117 @@ hostent* gethostbyname_any(const char* name, int af, bool v2) {
 // ---------------------------------------------------------------------------------------
 // getaddrinfo
 
-struct ServTuple {
-  int socktype;
-  int protocol;
-  in_port_t port;  // network order
-};
-
-struct AddrTuple {
-  int family;
-  std::array<unsigned char, 16> bytes;
-  std::uint32_t scopeid;
-};
-
-struct GaihResult {
-  std::vector<AddrTuple> at;
-  std::string canon;
-  bool has_canon = false;
-  bool got_ipv6 = false;
-};
-
-void add_tuple(GaihResult* res, const Address& a, int req_family) {
-  AddrTuple t{};
-  if (a.family == AF_INET && req_family == AF_INET6) {
-    t.family = AF_INET6;  // v4-mapped
-    t.bytes[10] = 0xff;
-    t.bytes[11] = 0xff;
-    std::memcpy(t.bytes.data() + 12, a.bytes.data(), 4);
-  } else {
-    t.family = a.family;
-    t.bytes = a.bytes;
-  }
-  res->at.push_back(t);
-}
-
-// try_simple_gethostbyname: AF_INET without AI_CANONNAME goes through gethostbyname2_r.
-int try_simple(const ResolvConf& conf, const char* name, const addrinfo& req, GaihResult* res) {
-  HostCall c = dns_gethostbyname2(conf, name, AF_INET);
-  h_errno = c.herrno;
-  if (c.rc == 0) {
-    if (c.found) {
-      for (const Address& a : c.data.addresses) add_tuple(res, a, req.ai_family);
-      return 0;
-    }
-    return c.herrno == NO_DATA ? EAI_NODATA : EAI_NONAME;
-  }
-  if (c.herrno == NETDB_INTERNAL) return EAI_SYSTEM;
-  if (c.herrno == TRY_AGAIN) return EAI_AGAIN;
-  return EAI_NODATA;
-}
-
-// get_nss_addresses with the dns source.
-int dns_addresses(const ResolvConf& conf, const char* name, const addrinfo& req, GaihResult* res) {
-  int no_data = 0;
-  int no_inet6_data = 0;
-  NssStatus status = NssStatus::unavail;
-  NssStatus inet6_status = NssStatus::unavail;
-  int last_herrno = 0;
-  if (req.ai_family == AF_UNSPEC) {
-    Host4Lookup r = dns_gethostbyname4(conf, name);
-    status = r.status;
-    last_herrno = r.herrno;
-    if (status == NssStatus::success) {
-      no_data = 1;
-      if ((req.ai_flags & AI_CANONNAME) && !res->has_canon && !r.tuples.empty()) {
-        res->canon = r.tuples[0].name;
-        res->has_canon = true;
-      }
-      for (const AddressTuple& t : r.tuples) {
-        add_tuple(res, t.address, AF_UNSPEC);
-        no_data = 0;
-      }
-    } else {
-      no_data = r.herrno == TRY_AGAIN ? EAI_AGAIN : (r.herrno == NO_DATA);
-    }
-    no_inet6_data = no_data;
-  } else {
-    const bool canon_wanted = (req.ai_flags & AI_CANONNAME) != 0;
-    auto gethosts = [&](int af) {
-      no_data = 0;
-      // gethostbyname3_r when the canonical name is wanted (no host-name check), else 2_r.
-      HostLookup h = dns_gethostbyname3(conf, name, af, /*check_name=*/!canon_wanted);
-      status = h.status;
-      last_herrno = h.herrno;
-      if (h.status != NssStatus::success) {
-        if (h.herrno == NETDB_INTERNAL) return false;
-        no_data = h.herrno == TRY_AGAIN ? EAI_AGAIN : (h.herrno == NO_DATA);
-        return true;
-      }
-      for (const Address& a : h.addresses) add_tuple(res, a, req.ai_family);
-      if (af == AF_INET6 && !h.addresses.empty()) res->got_ipv6 = true;
-      if (canon_wanted && !res->has_canon) {
-        res->canon = h.name;
-        res->has_canon = true;
-      }
-      return true;
-    };
-    if (req.ai_family == AF_INET6) {
-      if (!gethosts(AF_INET6)) return EAI_SYSTEM;
-      no_inet6_data = no_data;
-      inet6_status = status;
-    }
-    if (req.ai_family == AF_INET || (req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED) &&
-                                     ((req.ai_flags & AI_ALL) || !res->got_ipv6))) {
-      if (!gethosts(AF_INET)) return EAI_SYSTEM;
-      if (req.ai_family == AF_INET) {
-        no_inet6_data = no_data;
-        inet6_status = status;
-      }
-    }
-    if (inet6_status == NssStatus::success || status == NssStatus::success) {
-      status = NssStatus::success;
-    } else if (inet6_status == NssStatus::tryagain) {
-      status = NssStatus::tryagain;
-    } else if (status == NssStatus::unavail && inet6_status != NssStatus::unavail) {
-      status = inet6_status;
-    }
-  }
-  h_errno = last_herrno;
-  if ((status == NssStatus::tryagain || status == NssStatus::unavail) &&
-      last_herrno == NETDB_INTERNAL) {
+int eai_of(const Outcome& o) {
+  if (o.interrupted != 0) {
+    errno = o.interrupted;
     return EAI_SYSTEM;
   }
-  if (no_data != 0 && no_inet6_data != 0) {
-    return (no_data == EAI_AGAIN && no_inet6_data == EAI_AGAIN) ? EAI_AGAIN : EAI_NODATA;
+  switch (o.status) {
+    case ARES_SUCCESS: return 0;
+    case ARES_ENOTFOUND:
+    case ARES_EBADNAME: return EAI_NONAME;
+    case ARES_ENODATA: return EAI_NODATA;
+    case ARES_ENOMEM: return EAI_MEMORY;
+    default: return EAI_AGAIN;  // timeouts, refusals, SERVFAIL, no usable configuration
   }
+}
+
+// The (socket type, protocol, port) tuples are glibc's: a numeric probe with the same hints
+// gives them, or the error glibc reports before any lookup.
+int service_tuples(const addrinfo& req, const char* service, std::vector<ServTuple>* out) {
+  addrinfo probe_hints{};
+  probe_hints.ai_flags = (req.ai_flags & AI_NUMERICSERV) | AI_NUMERICHOST;
+  probe_hints.ai_family = req.ai_family == AF_INET6 ? AF_INET6 : AF_INET;
+  probe_hints.ai_socktype = req.ai_socktype;
+  probe_hints.ai_protocol = req.ai_protocol;
+  addrinfo* probe = nullptr;
+  const int rc =
+      R().getaddrinfo(req.ai_family == AF_INET6 ? "::" : "0.0.0.0", service, &probe_hints, &probe);
+  if (rc != 0) return rc;
+  for (const addrinfo* p = probe; p != nullptr; p = p->ai_next) {
+    const in_port_t port = p->ai_family == AF_INET6
+                               ? reinterpret_cast<const sockaddr_in6*>(p->ai_addr)->sin6_port
+                               : reinterpret_cast<const sockaddr_in*>(p->ai_addr)->sin_port;
+    out->push_back(ServTuple{p->ai_socktype, p->ai_protocol, port});
+  }
+  R().freeaddrinfo(probe);
   return 0;
 }
 
-// generate_addrinfo: glibc's layout, so glibc's freeaddrinfo frees it.
-int generate(const addrinfo& req, GaihResult* res, const std::vector<ServTuple>& st,
-             addrinfo** head, unsigned* naddrs) {
-  addrinfo** pai = head;
-  char* canon = nullptr;
-  if (req.ai_flags & AI_CANONNAME) {
-    canon = ::strdup(res->canon.c_str());
-    if (canon == nullptr) return EAI_MEMORY;
+// The addresses c-ares gives for the request, AI_V4MAPPED and AI_ALL applied (c-ares 1.18.1
+// ignores both): AF_INET6 asks for AAAA, then for A (mapped) when there was no IPv6 address
+// or AI_ALL is set.
+int cares_addresses(const char* node, const addrinfo& req, std::vector<Address>* out,
+                    std::string* canon) {
+  const bool mapped = req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED);
+  const bool all = mapped && (req.ai_flags & AI_ALL);
+  AresAddrinfo ai;
+  Outcome o = resolve_name(node, all ? AF_UNSPEC : req.ai_family, /*sort=*/true, &ai);
+  if (mapped && !all && o.interrupted == 0 &&
+      (o.status == ARES_ENODATA || o.status == ARES_ENOTFOUND)) {
+    o = resolve_name(node, AF_INET, /*sort=*/true, &ai);
   }
-  for (const AddrTuple& at : res->at) {
-    socklen_t socklen;
-    if (at.family == AF_INET6) {
-      socklen = sizeof(sockaddr_in6);
-      if (res->got_ipv6 && (req.ai_flags & (AI_V4MAPPED | AI_ALL)) == AI_V4MAPPED &&
-          IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(at.bytes.data()))) {
-        continue;
-      }
+  if (const int rc = eai_of(o); rc != 0) return rc;
+  const HostData d = host_data_of(ai.get(), AF_UNSPEC);
+  for (const ares_addrinfo_node* n = ai->nodes; n != nullptr; n = n->ai_next) {
+    Address a;
+    a.family = mapped ? AF_INET6 : n->ai_family;
+    if (n->ai_family == AF_INET6) {
+      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(n->ai_addr)->sin6_addr,
+                  16);
     } else {
-      socklen = sizeof(sockaddr_in);
+      const int at = mapped ? 12 : 0;
+      if (mapped) a.bytes[10] = a.bytes[11] = 0xff;
+      std::memcpy(a.bytes.data() + at, &reinterpret_cast<const sockaddr_in*>(n->ai_addr)->sin_addr,
+                  4);
     }
-    for (const ServTuple& s : st) {
-      auto* ai = static_cast<addrinfo*>(::malloc(sizeof(addrinfo) + socklen));
-      if (ai == nullptr) {
-        ::free(canon);
-        return EAI_MEMORY;
-      }
-      std::memset(ai, 0, sizeof(addrinfo) + socklen);
-      ai->ai_flags = req.ai_flags;
-      ai->ai_family = at.family;
-      ai->ai_socktype = s.socktype;
-      ai->ai_protocol = s.protocol;
-      ai->ai_addrlen = socklen;
-      ai->ai_addr = reinterpret_cast<sockaddr*>(ai + 1);
-      ai->ai_canonname = canon;  // the first entry only
-      canon = nullptr;
-      ai->ai_next = nullptr;
-      if (at.family == AF_INET6) {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(ai->ai_addr);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = s.port;
-        std::memcpy(&sin6->sin6_addr, at.bytes.data(), 16);
-        sin6->sin6_scope_id = at.scopeid;
-      } else {
-        auto* sin = reinterpret_cast<sockaddr_in*>(ai->ai_addr);
-        sin->sin_family = AF_INET;
-        sin->sin_port = s.port;
-        std::memcpy(&sin->sin_addr, at.bytes.data(), 4);
-      }
-      *pai = ai;
-      pai = &ai->ai_next;
-    }
-    ++*naddrs;
+    out->push_back(a);
   }
-  ::free(canon);  // no entry took it (every address filtered out)
+  *canon = d.name;
   return 0;
 }
 
-bool hosts_file_answers_getaddrinfo(const char* name, const addrinfo& req) {
+int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                      addrinfo** pai) {
+  ErrnoKeeper keep;
+  addrinfo req{};
+  req.ai_flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
+  req.ai_family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
+  req.ai_socktype = hints != nullptr ? hints->ai_socktype : 0;
+  req.ai_protocol = hints != nullptr ? hints->ai_protocol : 0;
+  if (req.ai_flags & AI_ADDRCONFIG) {  // c-ares 1.18.1 ignores it
+    bool v4 = true, v6 = true;
+    seen_families(&v4, &v6);
+    if (req.ai_family == AF_UNSPEC && v4 != v6) req.ai_family = v4 ? AF_INET : AF_INET6;
+    if ((req.ai_family == AF_INET && !v4) || (req.ai_family == AF_INET6 && !v6)) return EAI_NONAME;
+  }
+  std::vector<ServTuple> tuples;
+  if (const int rc = service_tuples(req, service, &tuples); rc != 0) {
+    if (rc == EAI_SYSTEM) keep.set(errno);
+    return rc;
+  }
+  // glibc sends nothing for these (for one family with AI_CANONNAME it asks
+  // gethostbyname3_r, which does)
+  const bool checked = !(req.ai_flags & AI_CANONNAME) || req.ai_family == AF_UNSPEC;
+  if (checked && !res_hnok(node)) return EAI_NONAME;
+  std::vector<Address> addresses;
+  std::string canon;
+  if (const int rc = cares_addresses(node, req, &addresses, &canon); rc != 0) {
+    if (rc == EAI_SYSTEM) keep.set(errno);
+    return rc;
+  }
+  const int rc = make_addrinfo(addresses, tuples, req.ai_flags,
+                               (req.ai_flags & AI_CANONNAME) ? &canon : nullptr, pai);
+  if (rc != 0) R().freeaddrinfo(*pai);
+  return rc != 0 ? rc : *pai == nullptr ? EAI_NONAME : 0;
+}
+
+bool hosts_file_answers_getaddrinfo(const char* name, int family, int flags) {
   const std::uint8_t kinds = hosts_index()->kinds_of(name);
-  switch (req.ai_family) {
-    case AF_INET: return (kinds & (HostsIndex::kV4 | HostsIndex::kV6AsV4)) != 0;
-    case AF_INET6:
-      if (kinds & HostsIndex::kV6) return true;
-      return (req.ai_flags & AI_V4MAPPED) && (kinds & (HostsIndex::kV4 | HostsIndex::kV6AsV4));
+  const std::uint8_t v4 = HostsIndex::kV4 | HostsIndex::kV6AsV4;
+  switch (family) {
+    case AF_INET: return (kinds & v4) != 0;
+    case AF_INET6: return (kinds & HostsIndex::kV6) || ((flags & AI_V4MAPPED) && (kinds & v4));
     default: return kinds != 0;
   }
 }
@@ -504,139 +350,6 @@ bool hosts_file_answers_getaddrinfo(const char* name, const addrinfo& req) {
 constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
                             AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
 constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + the deprecated IDN bits
-
-int getaddrinfo_helper(const char* node, const char* service, const addrinfo* hints,
-                       addrinfo** res) {
-  g_helper.fetch_add(1, std::memory_order_relaxed);
-  struct Job {
-    std::string node;
-    bool has_service = false;
-    std::string service;
-    bool has_hints = false;
-    addrinfo hints{};
-    int rc = 0;
-    int err = 0;
-    int herrno = 0;
-    addrinfo* res = nullptr;  // handed to the caller, or freed with the job (cancelled)
-    ~Job() {
-      if (res != nullptr) R().freeaddrinfo(res);
-    }
-  };
-  auto job = std::make_shared<Job>();
-  job->node = node;
-  if (service != nullptr) {
-    job->has_service = true;
-    job->service = service;
-  }
-  if (hints != nullptr) {
-    job->has_hints = true;
-    job->hints.ai_flags = hints->ai_flags;
-    job->hints.ai_family = hints->ai_family;
-    job->hints.ai_socktype = hints->ai_socktype;
-    job->hints.ai_protocol = hints->ai_protocol;
-  }
-  const bool ran = run_on_helper_thread([job] {
-    job->rc = R().getaddrinfo(job->node.c_str(), job->has_service ? job->service.c_str() : nullptr,
-                              job->has_hints ? &job->hints : nullptr, &job->res);
-    job->err = errno;
-    job->herrno = h_errno;
-  });
-  if (!ran) return EAI_SYSTEM;  // cancelled: errno says why; the job frees its result
-  if (job->rc == 0) *res = std::exchange(job->res, nullptr);
-  h_errno = job->herrno;  // thread-local on the helper thread: carried back
-  if (job->rc == EAI_SYSTEM) errno = job->err;
-  return job->rc;
-}
-
-int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                      const ResolvConf& conf, HostsSources sources, addrinfo** pai,
-                      ErrnoKeeper* keep) {
-  addrinfo req{};
-  req.ai_flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
-  req.ai_family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  req.ai_socktype = hints != nullptr ? hints->ai_socktype : 0;
-  req.ai_protocol = hints != nullptr ? hints->ai_protocol : 0;
-
-  InterfaceInfo pf;
-  bool pf_known = false;
-  if (req.ai_flags & AI_ADDRCONFIG) {
-    pf = check_pf();
-    pf_known = true;
-    if (req.ai_family == AF_UNSPEC && (pf.seen_ipv4 || pf.seen_ipv6)) {
-      if (pf.seen_ipv4 != pf.seen_ipv6) req.ai_family = pf.seen_ipv4 ? AF_INET : AF_INET6;
-    } else if ((req.ai_family == AF_INET && !pf.seen_ipv4) ||
-               (req.ai_family == AF_INET6 && !pf.seen_ipv6)) {
-      g_glibc.fetch_add(1, std::memory_order_relaxed);  // decided without a lookup
-      return EAI_NONAME;
-    }
-  }
-
-  // Services, ports and socket types are glibc's: a numeric probe with the same hints gives
-  // the (socktype, protocol, port) tuples, or the error glibc reports before any lookup.
-  std::vector<ServTuple> st;
-  {
-    addrinfo probe_hints{};
-    probe_hints.ai_flags = (req.ai_flags & AI_NUMERICSERV) | AI_NUMERICHOST;
-    probe_hints.ai_family = req.ai_family == AF_INET6 ? AF_INET6 : AF_INET;
-    probe_hints.ai_socktype = req.ai_socktype;
-    probe_hints.ai_protocol = req.ai_protocol;
-    addrinfo* probe = nullptr;
-    const int rc = R().getaddrinfo(req.ai_family == AF_INET6 ? "::" : "0.0.0.0", service,
-                                   &probe_hints, &probe);
-    if (rc != 0) {
-      g_glibc.fetch_add(1, std::memory_order_relaxed);  // glibc's own error, before any lookup
-      if (rc == EAI_SYSTEM) keep->set(errno);
-      return rc;
-    }
-    for (addrinfo* p = probe; p != nullptr; p = p->ai_next) {
-      const in_port_t port = p->ai_family == AF_INET6
-                                 ? reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_port
-                                 : reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_port;
-      st.push_back(ServTuple{p->ai_socktype, p->ai_protocol, port});
-    }
-    R().freeaddrinfo(probe);
-  }
-
-  if (sources == HostsSources::files_then_dns && hosts_file_answers_getaddrinfo(node, req)) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    const int rc = R().getaddrinfo(node, service, hints, pai);
-    if (rc == EAI_SYSTEM) keep->set(errno);
-    return rc;
-  }
-
-  g_cares.fetch_add(1, std::memory_order_relaxed);
-  GaihResult res;
-  int rc;
-  if (req.ai_family == AF_INET && !(req.ai_flags & AI_CANONNAME)) {
-    rc = try_simple(conf, node, req, &res);
-  } else {
-    rc = dns_addresses(conf, node, req, &res);
-  }
-  if (rc != 0) {
-    if (rc == EAI_SYSTEM) keep->set(errno);
-    return rc;
-  }
-  if (res.at.empty()) return EAI_NONAME;
-  if ((req.ai_flags & AI_CANONNAME) && !res.has_canon) {
-    res.canon = node;
-    res.has_canon = true;
-  }
-  addrinfo* head = nullptr;
-  unsigned naddrs = 0;
-  rc = generate(req, &res, st, &head, &naddrs);
-  if (rc != 0) {
-    R().freeaddrinfo(head);
-    return rc;
-  }
-  if (head == nullptr) return EAI_NONAME;
-  if (naddrs > 1) {
-    int nresults = 0;
-    for (addrinfo* p = head; p != nullptr; p = p->ai_next) ++nresults;
-    head = sort_addrinfo(head, nresults, pf_known ? &pf : nullptr);
-  }
-  *pai = head;
-  return 0;
-}
 
 int getaddrinfo_in_coroutine(const char* node, const char* service, const addrinfo* hints,
                              addrinfo** pai) {
@@ -646,23 +359,18 @@ int getaddrinfo_in_coroutine(const char* node, const char* service, const addrin
                             (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
                             (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
                             (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
+  Route r = Route::glibc;
   if (glibc_direct) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return R().getaddrinfo(node, service, hints, pai);
+    counted(r);
+  } else if (flags & kIdnFlags) {
+    r = counted(Route::helper);
+  } else {
+    r = route(
+        true, [&] { return hosts_file_answers_getaddrinfo(node, family, flags); }, node);
   }
-  if (flags & kIdnFlags) return getaddrinfo_helper(node, service, hints, pai);
-  const HostsSources sources = hosts_sources();
-  if (sources == HostsSources::files_only) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return R().getaddrinfo(node, service, hints, pai);
-  }
-  if (sources == HostsSources::other || gai_conf_customised()) {
-    return getaddrinfo_helper(node, service, hints, pai);
-  }
-  const std::shared_ptr<const ResolvConf> conf = resolv_conf();
-  if (!conf->unsupported.empty()) return getaddrinfo_helper(node, service, hints, pai);
-  ErrnoKeeper keep;
-  return cares_getaddrinfo(node, service, hints, *conf, sources, pai, &keep);
+  if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
+  if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
+  return cares_getaddrinfo(node, service, hints, pai);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -670,97 +378,54 @@ int getaddrinfo_in_coroutine(const char* node, const char* service, const addrin
 
 constexpr int kKnownNiFlags = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
 
-int getnameinfo_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
-                       char* serv, socklen_t servlen, int flags) {
-  g_helper.fetch_add(1, std::memory_order_relaxed);
-  struct Job {
-    std::vector<char> sa;
-    std::vector<char> host, serv;
-    bool want_serv = false;
-    int flags = 0;
-    int rc = 0;
-    int err = 0;
-    int herrno = 0;
-  };
-  auto job = std::make_shared<Job>();
-  job->sa.assign(reinterpret_cast<const char*>(sa), reinterpret_cast<const char*>(sa) + salen);
-  job->host.resize(hostlen);
-  job->want_serv = serv != nullptr;
-  job->serv.resize(serv != nullptr ? servlen : 0);
-  job->flags = flags;
-  const bool ran = run_on_helper_thread([job] {
-    job->rc = R().getnameinfo(reinterpret_cast<const sockaddr*>(job->sa.data()),
-                              static_cast<socklen_t>(job->sa.size()), job->host.data(),
-                              static_cast<socklen_t>(job->host.size()),
-                              job->want_serv ? job->serv.data() : nullptr,
-                              static_cast<socklen_t>(job->serv.size()), job->flags);
-    job->err = errno;
-    job->herrno = h_errno;
-  });
-  if (!ran) return EAI_SYSTEM;  // cancelled: errno says why
-  h_errno = job->herrno;
-  if (job->rc == 0 || job->rc == EAI_OVERFLOW) {
-    std::memcpy(host, job->host.data(), hostlen);
-    if (serv != nullptr && servlen > 0) std::memcpy(serv, job->serv.data(), servlen);
-  }
-  if (job->rc == EAI_SYSTEM) errno = job->err;
-  return job->rc;
-}
-
 int getnameinfo_in_coroutine(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                              char* serv, socklen_t servlen, int flags) {
   const bool v4 = sa != nullptr && sa->sa_family == AF_INET && salen >= sizeof(sockaddr_in);
   const bool v6 = sa != nullptr && sa->sa_family == AF_INET6 && salen >= sizeof(sockaddr_in6);
-  if (host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) || !(v4 || v6) ||
-      (flags & ~(kKnownNiFlags | NI_IDN)) != 0) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  if (flags & (NI_NOFQDN | NI_IDN)) {
-    return getnameinfo_helper(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  const HostsSources sources = hosts_sources();
-  if (sources == HostsSources::files_only) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  if (sources == HostsSources::other) {
-    return getnameinfo_helper(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  const std::shared_ptr<const ResolvConf> conf = resolv_conf();
-  if (!conf->unsupported.empty()) {
-    return getnameinfo_helper(sa, salen, host, hostlen, serv, servlen, flags);
-  }
+  const bool glibc_direct = host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) ||
+                            !(v4 || v6) || (flags & ~(kKnownNiFlags | NI_IDN)) != 0;
+  // The address asked about; a v4-mapped one is looked up as IPv4, as glibc does.
+  const auto* a6 = v6 ? &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr : nullptr;
+  const bool unmap = v6 && IN6_IS_ADDR_V4MAPPED(a6);
+  const int af = v4 || unmap ? AF_INET : AF_INET6;
   const void* addr =
-      v4 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)
-         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
-  const int af = v4 ? AF_INET : AF_INET6;
-  if (sources == HostsSources::files_then_dns && hosts_index()->has_address(af, addr)) {
-    g_glibc.fetch_add(1, std::memory_order_relaxed);
-    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+      v4      ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)
+      : unmap ? static_cast<const void*>(a6->s6_addr + 12)
+              : static_cast<const void*>(a6);
+  Route r = Route::glibc;
+  if (glibc_direct) {
+    counted(r);
+  } else if (flags & (NI_NOFQDN | NI_IDN)) {
+    r = counted(Route::helper);
+  } else {
+    r = route(false,
+              [&] { return hosts_index()->has_address(v4 ? AF_INET : AF_INET6, v4 ? addr : a6); });
   }
-  g_cares.fetch_add(1, std::memory_order_relaxed);
+  if (r == Route::glibc) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  if (r == Route::helper) {
+    return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
+  }
   ErrnoKeeper keep;
-  const PtrLookup p = dns_gethostbyaddr(*conf, addr, v4 ? 4 : 16, af);
-  if (p.status == NssStatus::success) {
-    if (p.name.size() + 1 > hostlen) return EAI_OVERFLOW;
-    std::memcpy(host, p.name.c_str(), p.name.size() + 1);
+  std::string name;
+  std::vector<std::string> aliases;
+  const Outcome o = resolve_address(addr, af == AF_INET ? 4 : 16, af, &name, &aliases);
+  if (o.interrupted == 0 && o.status == ARES_SUCCESS) {
+    if (name.size() + 1 > hostlen) return EAI_OVERFLOW;
+    std::memcpy(host, name.c_str(), name.size() + 1);
     if (serv == nullptr || servlen == 0) return 0;
-    const int rc = R().getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
+    flags |= NI_NUMERICHOST;  // the service part only
+    host = nullptr;
+    hostlen = 0;
+  } else if (o.interrupted != 0 || (o.status != ARES_ENOTFOUND && o.status != ARES_ENODATA)) {
+    const int rc = eai_of(o);
     if (rc == EAI_SYSTEM) keep.set(errno);
     return rc;
+  } else if (flags & NI_NAMEREQD) {
+    return EAI_NONAME;
+  } else {
+    flags |= NI_NUMERICHOST;  // the numeric form (and the service) exactly as glibc writes them
   }
-  if (p.herrno == NETDB_INTERNAL) {
-    h_errno = p.herrno;
-    return EAI_SYSTEM;
-  }
-  if (p.herrno == TRY_AGAIN) {
-    h_errno = p.herrno;
-    return EAI_AGAIN;
-  }
-  if (flags & NI_NAMEREQD) return EAI_NONAME;
-  // The numeric form (and the service) exactly as glibc writes them.
-  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
   if (rc == EAI_SYSTEM) keep.set(errno);
   return rc;
 }
@@ -772,11 +437,11 @@ Stats stats() {
   s.cares_lookups = g_cares.load(std::memory_order_relaxed);
   s.glibc_lookups = g_glibc.load(std::memory_order_relaxed);
   s.helper_thread_lookups = g_helper.load(std::memory_order_relaxed);
-  s.queries_sent = queries_sent();
+  s.queries_sent = packets_sent();
   return s;
 }
 
-void release_thread_resolver() { release_thread_channel(); }
+void release_thread_resolver() { release_thread_template(); }
 
 }  // namespace co::dns
 
@@ -794,12 +459,16 @@ COFCGI_NETDB_API int getaddrinfo(const char* __restrict node, const char* __rest
 
 COFCGI_NETDB_API hostent* gethostbyname(const char* name) {
   if (!co::hooks_active()) return R().gethostbyname(name);
-  return gethostbyname_any(name, AF_INET, false);
+  return with_own_storage([name](hostent* he, char* buf, size_t len, hostent** res, int* herr) {
+    return gethostbyname_any_r(name, AF_INET, false, he, buf, len, res, herr);
+  });
 }
 
 COFCGI_NETDB_API hostent* gethostbyname2(const char* name, int af) {
   if (!co::hooks_active()) return R().gethostbyname2(name, af);
-  return gethostbyname_any(name, af, true);
+  return with_own_storage([name, af](hostent* he, char* buf, size_t len, hostent** res, int* herr) {
+    return gethostbyname_any_r(name, af, true, he, buf, len, res, herr);
+  });
 }
 
 COFCGI_NETDB_API int gethostbyname_r(const char* __restrict name, hostent* __restrict ret,

@@ -24,15 +24,24 @@ void* must_find(const char* name) {
   return fn;
 }
 
+template <typename Fn>
+void find(Fn* fn, const char* name) {
+  *fn = reinterpret_cast<Fn>(must_find(name));
+}
+
 Functions resolve() {
   Functions f;
-  f.getaddrinfo = reinterpret_cast<getaddrinfo_fn>(must_find("getaddrinfo"));
-  f.freeaddrinfo = reinterpret_cast<freeaddrinfo_fn>(must_find("freeaddrinfo"));
-  f.gethostbyname = reinterpret_cast<gethostbyname_fn>(must_find("gethostbyname"));
-  f.gethostbyname2 = reinterpret_cast<gethostbyname2_fn>(must_find("gethostbyname2"));
-  f.gethostbyname_r = reinterpret_cast<gethostbyname_r_fn>(must_find("gethostbyname_r"));
-  f.gethostbyname2_r = reinterpret_cast<gethostbyname2_r_fn>(must_find("gethostbyname2_r"));
-  f.getnameinfo = reinterpret_cast<getnameinfo_fn>(must_find("getnameinfo"));
+  find(&f.getaddrinfo, "getaddrinfo");
+  find(&f.freeaddrinfo, "freeaddrinfo");
+  find(&f.gethostbyname, "gethostbyname");
+  find(&f.gethostbyname2, "gethostbyname2");
+  find(&f.gethostbyname_r, "gethostbyname_r");
+  find(&f.gethostbyname2_r, "gethostbyname2_r");
+  find(&f.gethostbyaddr, "gethostbyaddr");
+  find(&f.gethostbyaddr_r, "gethostbyaddr_r");
+  find(&f.getnameinfo, "getnameinfo");
+  find(&f.res_query, "res_query");  // glibc >= 2.34 has them in libc.so.6 itself
+  find(&f.res_search, "res_search");
   return f;
 }
 

@@ -8,22 +8,18 @@
 
 namespace co::dns::real {
 
-using getaddrinfo_fn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
-using freeaddrinfo_fn = void (*)(addrinfo*);
-using gethostbyname_fn = hostent* (*)(const char*);
-using gethostbyname2_fn = hostent* (*)(const char*, int);
-using gethostbyname_r_fn = int (*)(const char*, hostent*, char*, size_t, hostent**, int*);
-using gethostbyname2_r_fn = int (*)(const char*, int, hostent*, char*, size_t, hostent**, int*);
-using getnameinfo_fn = int (*)(const sockaddr*, socklen_t, char*, socklen_t, char*, socklen_t, int);
-
 struct Functions {
-  getaddrinfo_fn getaddrinfo;
-  freeaddrinfo_fn freeaddrinfo;
-  gethostbyname_fn gethostbyname;
-  gethostbyname2_fn gethostbyname2;
-  gethostbyname_r_fn gethostbyname_r;
-  gethostbyname2_r_fn gethostbyname2_r;
-  getnameinfo_fn getnameinfo;
+  decltype(&::getaddrinfo) getaddrinfo;
+  decltype(&::freeaddrinfo) freeaddrinfo;
+  decltype(&::gethostbyname) gethostbyname;
+  decltype(&::gethostbyname2) gethostbyname2;
+  decltype(&::gethostbyname_r) gethostbyname_r;
+  decltype(&::gethostbyname2_r) gethostbyname2_r;
+  decltype(&::gethostbyaddr) gethostbyaddr;
+  decltype(&::gethostbyaddr_r) gethostbyaddr_r;
+  decltype(&::getnameinfo) getnameinfo;
+  int (*res_query)(const char*, int, int, unsigned char*, int);
+  int (*res_search)(const char*, int, int, unsigned char*, int);
 };
 
 // get returns the real functions, resolving them on first use.

@@ -24,15 +24,14 @@ struct Stats {
                                             // (numeric host, /etc/hosts, argument errors)
   std::uint64_t helper_thread_lookups = 0;  // glibc on a helper thread (configuration the
                                             // c-ares path does not reproduce)
-  std::uint64_t queries_sent = 0;           // DNS queries handed to c-ares
+  std::uint64_t queries_sent = 0;           // DNS packets c-ares sent (retries included)
 };
 
 COFCGI_API Stats stats();
 
-// release_thread_resolver destroys the calling thread's c-ares channel if it is idle (it
-// holds no sockets then, but some memory); the next lookup on the thread makes a new one.
-// Channels of other threads are theirs to release; a thread's channel also goes when the
-// thread ends.
+// release_thread_resolver destroys the calling thread's template c-ares channel (each
+// lookup copies it; it holds no sockets, but some memory); the next lookup on the thread
+// makes a new one. Other threads' are theirs to release; a thread's goes when it ends.
 COFCGI_API void release_thread_resolver();
 
 }  // namespace co::dns

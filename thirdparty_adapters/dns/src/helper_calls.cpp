@@ -1,0 +1,157 @@
+#include "helper_calls.h"
+
+#include <errno.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "helper_thread.h"
+#include "real_netdb.h"
+
+namespace co::dns {
+namespace {
+
+const real::Functions& R() { return real::get(); }
+
+HostCall interrupted_host_call() {
+  HostCall c;
+  c.rc = errno;
+  c.err = errno;
+  c.herrno = NETDB_INTERNAL;
+  return c;
+}
+
+// A gethostbyXX_r call on a helper thread: `call` runs there with a buffer of `buflen`.
+template <typename Call>
+HostCall host_call_on_helper(std::size_t buflen, Call call) {
+  auto out = std::make_shared<HostCall>();
+  const bool ran = run_on_helper_thread([out, buflen, call] {
+    std::vector<char> buf(buflen);
+    hostent he{};
+    hostent* res = nullptr;
+    out->rc = call(&he, buf.data(), buf.size(), &res, &out->herrno);
+    out->err = errno;
+    out->global_herrno = h_errno;  // thread-local: carried back to the caller's thread
+    out->found = res != nullptr;
+    if (res != nullptr) out->data = host_data_of(res);
+  });
+  return ran ? std::move(*out) : interrupted_host_call();
+}
+
+}  // namespace
+
+int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
+                          addrinfo** res) {
+  struct Job {
+    std::string node, service;
+    bool has_service = false, has_hints = false;
+    addrinfo hints{};
+    int rc = 0, err = 0, herrno = 0;
+    addrinfo* res = nullptr;  // handed to the caller, or freed with the job (cancelled)
+    ~Job() {
+      if (res != nullptr) R().freeaddrinfo(res);
+    }
+  };
+  auto job = std::make_shared<Job>();
+  job->node = node;
+  job->has_service = service != nullptr;
+  job->service = service != nullptr ? service : "";
+  job->has_hints = hints != nullptr;
+  if (hints != nullptr) {
+    job->hints.ai_flags = hints->ai_flags;
+    job->hints.ai_family = hints->ai_family;
+    job->hints.ai_socktype = hints->ai_socktype;
+    job->hints.ai_protocol = hints->ai_protocol;
+  }
+  const bool ran = run_on_helper_thread([job] {
+    job->rc = R().getaddrinfo(job->node.c_str(), job->has_service ? job->service.c_str() : nullptr,
+                              job->has_hints ? &job->hints : nullptr, &job->res);
+    job->err = errno;
+    job->herrno = h_errno;
+  });
+  if (!ran) return EAI_SYSTEM;
+  if (job->rc == 0) *res = std::exchange(job->res, nullptr);
+  h_errno = job->herrno;
+  if (job->rc == EAI_SYSTEM) errno = job->err;
+  return job->rc;
+}
+
+HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen) {
+  return host_call_on_helper(
+      buflen, [n = std::string(name), af, v2](hostent* he, char* buf, std::size_t len,
+                                              hostent** res, int* herr) {
+        return v2 ? R().gethostbyname2_r(n.c_str(), af, he, buf, len, res, herr)
+                  : R().gethostbyname_r(n.c_str(), he, buf, len, res, herr);
+      });
+}
+
+HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen) {
+  const auto* bytes = static_cast<const char*>(addr);
+  return host_call_on_helper(
+      buflen, [a = std::string(bytes, bytes + len), af](hostent* he, char* buf, std::size_t size,
+                                                        hostent** res, int* herr) {
+        return R().gethostbyaddr_r(a.data(), static_cast<socklen_t>(a.size()), af, he, buf, size,
+                                   res, herr);
+      });
+}
+
+int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                          char* serv, socklen_t servlen, int flags) {
+  struct Job {
+    std::vector<char> sa, host, serv;
+    int rc = 0, err = 0, herrno = 0;
+  };
+  auto job = std::make_shared<Job>();
+  job->sa.assign(reinterpret_cast<const char*>(sa), reinterpret_cast<const char*>(sa) + salen);
+  job->host.resize(hostlen);
+  job->serv.resize(serv != nullptr ? servlen : 0);
+  const bool want_serv = serv != nullptr;
+  const bool ran = run_on_helper_thread([job, want_serv, flags] {
+    job->rc = R().getnameinfo(
+        reinterpret_cast<const sockaddr*>(job->sa.data()), static_cast<socklen_t>(job->sa.size()),
+        job->host.data(), static_cast<socklen_t>(job->host.size()),
+        want_serv ? job->serv.data() : nullptr, static_cast<socklen_t>(job->serv.size()), flags);
+    job->err = errno;
+    job->herrno = h_errno;
+  });
+  if (!ran) return EAI_SYSTEM;
+  h_errno = job->herrno;
+  if (job->rc == 0 || job->rc == EAI_OVERFLOW) {
+    std::memcpy(host, job->host.data(), hostlen);
+    if (want_serv && servlen > 0) std::memcpy(serv, job->serv.data(), servlen);
+  }
+  if (job->rc == EAI_SYSTEM) errno = job->err;
+  return job->rc;
+}
+
+int res_on_helper(bool search, const char* name, int dns_class, int type, unsigned char* answer,
+                  int anslen) {
+  struct Job {
+    std::string name;
+    std::vector<unsigned char> answer;
+    int rc = 0, err = 0, herrno = 0;
+  };
+  auto job = std::make_shared<Job>();
+  job->name = name;
+  job->answer.resize(static_cast<std::size_t>(anslen > 0 ? anslen : 0));
+  const bool ran = run_on_helper_thread([job, search, dns_class, type] {
+    auto fn = search ? R().res_search : R().res_query;
+    job->rc = fn(job->name.c_str(), dns_class, type, job->answer.data(),
+                 static_cast<int>(job->answer.size()));
+    job->err = errno;
+    job->herrno = h_errno;
+  });
+  if (!ran) {
+    h_errno = NETDB_INTERNAL;
+    return -1;
+  }
+  std::memcpy(answer, job->answer.data(), job->answer.size());
+  h_errno = job->herrno;
+  errno = job->err;
+  return job->rc;
+}
+
+}  // namespace co::dns
