@@ -55,7 +55,7 @@ inline void add_mysql_options(co::cgi::AppOptions& app, co::mysql::Config& confi
       .with_key("mysql.db")
       .in_section(section);
   app.add(integer_option("pool", &config.max_connections, 1, 100000,
-                         "connections per server thread"))
+                         "connections for the whole process (one pool, all threads)"))
       .with_key("mysql.pool")
       .in_section(section);
 }
@@ -70,7 +70,7 @@ inline constexpr const char* kMysqlArgsHelp =
     "  --mysql-user USER                        (default root)\n"
     "  --mysql-password PW\n"
     "  --mysql-db NAME\n"
-    "  --pool N                                 connections per server thread\n";
+    "  --pool N                                 connections for the whole process\n";
 
 // parse_mysql_args: the older way, from the arguments parse_server_args left in `rest`
 // (command line only; add_mysql_options reads the --config file too).

@@ -1,11 +1,11 @@
-// sleep_sql: answers /?s=SECONDS by running SELECT SLEEP(SECONDS) on MariaDB through a
-// per-thread connection pool, and returns the result. The handler is plain synchronous
-// code; the pool and the hooks make every wait park only this request's coroutine.
+// sleep_sql: answers /?s=SECONDS by running SELECT SLEEP(?) on MariaDB (a prepared statement,
+// the number bound as a parameter) through the process's one connection pool, and returns
+// the result. The handler is plain synchronous code; the pool and the hooks make every wait
+// park only this request's coroutine. --pool N: connections for the whole process.
 //   sleep_sql --listen 127.0.0.1:9000 --mysql-socket /run/mysqld/mysqld.sock --pool 300
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <memory>
 #include <string>
 
 #include "cofcgi/adapters/mysql_pool.h"
@@ -13,13 +13,6 @@
 #include "mysql_args.h"
 
 namespace {
-
-// One pool per server thread: a MYSQL* and the pool's parking belong to one scheduler.
-co::mysql::Pool& thread_pool(const co::mysql::Config& config) {
-  thread_local std::unique_ptr<co::mysql::Pool> pool;
-  if (!pool) pool = std::make_unique<co::mysql::Pool>(config);
-  return *pool;
-}
 
 bool valid_seconds(const std::string& s) {
   if (s.empty() || s.size() > 12) return false;
@@ -36,8 +29,9 @@ int main(int argc, char** argv) {
     co::cgi::AppOptions app;
     examples::add_mysql_options(app, config);
     const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
+    co::mysql::Pool pool(config);  // one for every server thread; connects on first use
     co::cgi::Server server(
-        options, [&config](co::cgi::Request& request, co::cgi::Response& response) {
+        options, [&pool](co::cgi::Request& request, co::cgi::Response& response) {
           const std::string seconds = request.query("s").value_or("0");
           response.set_content_type("text/plain");
           if (!valid_seconds(seconds)) {
@@ -45,9 +39,10 @@ int main(int argc, char** argv) {
             return;
           }
           try {
-            auto connection = thread_pool(config).acquire();
-            const co::mysql::Result result = connection.query("SELECT SLEEP(" + seconds + ")");
-            response << "SLEEP(" << seconds << ") = " << result.value(0, 0) << "\n";
+            auto connection = pool.acquire();
+            const co::mysql::Result result =
+                connection.prepare("SELECT SLEEP(?)").execute(std::stod(seconds));
+            response << "SLEEP(" << seconds << ") = " << result[0].get<std::string>(0) << "\n";
           } catch (const co::mysql::Error& e) {
             std::fprintf(stderr, "sleep_sql: %s\n", e.what());
             response.send_error(503, "database unavailable\n");
