@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -92,6 +94,11 @@ void Connection::remove(RequestState& request) {
   const auto it = std::find_if(owned_.begin(), owned_.end(),
                                [&](const auto& r) { return r.get() == &request; });
   if (it != owned_.end()) owned_.erase(it);
+  // A draining connection's last request answered: the FIN goes now, right behind (corked:
+  // with) its END_REQUEST, not when the reader next runs.
+  if (state_ == State::closing && quiet() && thread_.draining()) {
+    (void)::shutdown(fd_.get(), SHUT_WR);
+  }
 }
 
 void Connection::abort_all() {
@@ -106,6 +113,14 @@ void Connection::abort_all() {
       request->move_to(RequestPhase::aborted);
     }
   }
+}
+
+void Connection::close_after_requests() {
+  if (state_ == State::open && thread_.server.listen_is_tcp) {
+    const int one = 1;
+    (void)::setsockopt(fd_.get(), IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+  }
+  close_when_quiet();
 }
 
 void Connection::close_when_quiet() {

@@ -75,6 +75,11 @@ class Connection final : public RecordSink {
 
   State state() const { return state_; }
   void close_when_quiet();
+  // close_after_requests: a worker hands over: the requests alive finish, then the connection
+  // closes. Output is corked (TCP) from now on, so the last END_REQUEST and the FIN leave in
+  // one segment: nginx sees the end as it reads the response and never takes the connection
+  // from its keepalive cache again (it would write a request nobody reads: a failed attempt).
+  void close_after_requests();
   void break_off();
   // wake_reader makes the reader look at the connection's state again (it may end now).
   void wake_reader();

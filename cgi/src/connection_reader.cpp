@@ -22,6 +22,7 @@
 #include "management_records.h"
 #include "request_runner.h"
 #include "server_state.h"
+#include "status_monitor.h"
 #include "thread_context.h"
 
 namespace co::cgi::detail {
@@ -312,6 +313,7 @@ bool ConnectionReader::on_begin(const Record& r) {
     refusal = ProtocolStatus::overloaded;
   }
   if (refusal == ProtocolStatus::overloaded) {
+    count(server_.monitor, &WorkerCounters::rejected_requests);  // the status page's
     conn_.thread().overload_log.warn(
         "fastcgi: %s; request answered FCGI_OVERLOADED",
         conn_.thread().refusing_requests() ? "draining" : "max_requests_in_flight reached");
@@ -322,7 +324,7 @@ bool ConnectionReader::on_begin(const Record& r) {
   }
   RequestState& req = conn_.add_request(r.request_id);
   // Handing over to another process: this request is served, then the connection closes.
-  if (conn_.thread().draining()) conn_.close_when_quiet();
+  if (conn_.thread().draining()) conn_.close_after_requests();
   req.keep_conn = begin.keep_conn();
   req.params_deadline = co::deadline_after(options_.params_timeout);
   req.started_ns = co::now_ns();

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -18,6 +17,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
 #include "connection_reader.h"
+#include "status_monitor.h"
 
 namespace co::cgi::detail {
 namespace {
@@ -81,6 +81,7 @@ void admit(ThreadContext& ctx, co::UniqueFd fd, const sockaddr_storage& peer) {
                          server.options.max_connections);
     return;
   }
+  count(server.monitor, &WorkerCounters::accepted_connections);
   if (server.listen_is_tcp) {
     const int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -94,16 +95,18 @@ void admit(ThreadContext& ctx, co::UniqueFd fd, const sockaddr_storage& peer) {
   co::go(options, [&ctx, &conn] { serve(ctx, conn); });
 }
 
-// close_idle_after_linger: a connection idle when the handover began stays open a little: the
-// web server may have just written a request on it (nginx takes a cached connection without
-// a round trip), and that request is served. Then every connection left closes once quiet.
+// close_idle_after_linger: a connection idle when the handover began is not closed by us: nginx
+// may take it from its keepalive cache and write a request at any moment (no round trip), and
+// a close crossing that request fails it (nginx retries a GET, but counts a failure against
+// max_fails). So it stays until nginx uses it (that request is served, then it closes with
+// the answer: close_after_requests) or closes it (its upstream keepalive_timeout), and only
+// 3/4 of the grace period in do we close what is left.
 void close_idle_after_linger(ThreadContext& ctx) {
-  const co::Deadline end =
-      co::deadline_after(std::min(kHandoverLinger, ctx.server.options.grace_period / 2));
+  const co::Deadline end = co::deadline_after(ctx.server.options.grace_period * 3 / 4);
   while (!ctx.connections.empty() && co::now_ns() < end) {
     co::sleep_for(std::chrono::milliseconds(20));
   }
-  for (auto& [fd, conn] : ctx.connections) conn->close_when_quiet();
+  for (auto& [fd, conn] : ctx.connections) conn->close_after_requests();
 }
 
 }  // namespace
@@ -136,7 +139,7 @@ void drain(ThreadContext& ctx, ThreadDrain how) {
     return;
   }
   for (auto& [fd, conn] : ctx.connections) {
-    if (conn->alive() != 0) conn->close_when_quiet();
+    if (conn->alive() != 0) conn->close_after_requests();
   }
   co::Options options;
   options.name = "fastcgi-handover-linger";

@@ -3,13 +3,13 @@
 // the drain is posted to the thread's executor.
 #pragma once
 
-#include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
 
 #include "connection.h"
 #include "rate_limited_log.h"
+#include "request_registry.h"
 #include "server_state.h"
 
 namespace co::cgi::detail {
@@ -19,11 +19,10 @@ namespace co::cgi::detail {
 //                      connections get FCGI_OVERLOADED, idle connections close at once.
 //   none -> handover   a worker leaves (reload, the supervisor stops or died): another
 //                      process accepts now, so requests that come on kept connections are
-//                      served; each connection closes after its request in progress, an
-//                      idle one after kHandoverLinger (nginx may be writing on it).
+//                      served; each connection closes with the answer to its next request,
+//                      or when the web server closes it; what is left at 3/4 of the grace
+//                      period is closed (thread_context.cpp, close_idle_after_linger).
 enum class ThreadDrain { none, stop, handover };
-// At most half the grace period.
-inline constexpr std::chrono::milliseconds kHandoverLinger{1000};
 
 struct ThreadContext {
   ThreadContext(ServerState& s, int listen) : server(s), listen_fd(listen) {}
@@ -41,6 +40,7 @@ struct ThreadContext {
   RateLimitedLog refused_log;   // connections refused (max_connections, FCGI_WEB_SERVER_ADDRS)
   RateLimitedLog overload_log;  // requests refused with FCGI_OVERLOADED
   RateLimitedLog protocol_log;  // malformed input, limits, deadlines
+  RequestRegistry in_flight;    // requests whose handler runs (status page, slow log)
 };
 
 // accept_loop accepts connections until the thread drains, one coroutine each.
