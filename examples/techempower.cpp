@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
-#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -49,13 +48,6 @@ constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kHtml = "text/html; charset=utf-8";
 constexpr int kMaxQueries = 500;
 constexpr int kWorldRows = 10000;
-
-// One pool per server thread: a MYSQL* and the pool's parking belong to one scheduler.
-co::mysql::Pool& thread_pool(const co::mysql::Config& config) {
-  thread_local std::unique_ptr<co::mysql::Pool> pool;
-  if (!pool) pool = std::make_unique<co::mysql::Pool>(config);
-  return *pool;
-}
 
 // random_id is uniform in 1..10000 (ids and new randomNumbers alike).
 std::int32_t random_id() {
@@ -143,10 +135,10 @@ std::string fortunes_html(std::vector<Fortune> fortunes) {
 // with_database runs a database handler; when the database fails, the answer is 503 with
 // a JSON error (and a log line), not the server's generic 500.
 template <typename Handler>
-co::cgi::Handler with_database(const co::mysql::Config& config, Handler handler) {
-  return [&config, handler](Request& request, Response& response) {
+co::cgi::Handler with_database(co::mysql::Pool& pool, Handler handler) {
+  return [&pool, handler](Request& request, Response& response) {
     try {
-      auto connection = thread_pool(config).acquire();
+      auto connection = pool.acquire();
       handler(request, response, connection);
     } catch (const co::mysql::Error& e) {
       std::fprintf(stderr, "techempower: %s: %s\n", std::string(request.path()).c_str(), e.what());
@@ -156,7 +148,7 @@ co::cgi::Handler with_database(const co::mysql::Config& config, Handler handler)
   };
 }
 
-co::cgi::Router make_router(const co::mysql::Config& config) {
+co::cgi::Router make_router(co::mysql::Pool& pool) {
   co::cgi::Router router;
   router.get("/plaintext", [](Request&, Response& response) {
     response.set_content_type("text/plain");
@@ -167,24 +159,24 @@ co::cgi::Router make_router(const co::mysql::Config& config) {
     JsonWriter(body).begin_object().key("message").value("Hello, World!").end_object();
     send_json(response, body);
   });
-  router.get("/db", with_database(config, [](Request&, Response& response, auto& connection) {
+  router.get("/db", with_database(pool, [](Request&, Response& response, auto& connection) {
                std::string body;
                JsonWriter json(body);
                write_world(json, techempower::find_world(connection, random_id()));
                send_json(response, body);
              }));
   router.get("/queries",
-             with_database(config, [](Request& request, Response& response, auto& connection) {
+             with_database(pool, [](Request& request, Response& response, auto& connection) {
                send_json(response, worlds_json(random_worlds(connection, queries_count(request))));
              }));
   router.get("/updates",
-             with_database(config, [](Request& request, Response& response, auto& connection) {
+             with_database(pool, [](Request& request, Response& response, auto& connection) {
                std::vector<World> worlds = random_worlds(connection, queries_count(request));
                give_new_numbers(worlds);
                techempower::update_worlds(connection, worlds);
                send_json(response, worlds_json(worlds));
              }));
-  router.get("/fortunes", with_database(config, [](Request&, Response& response, auto& connection) {
+  router.get("/fortunes", with_database(pool, [](Request&, Response& response, auto& connection) {
                const std::string page = fortunes_html(techempower::all_fortunes(connection));
                response.set_content_type(kHtml);
                response.write(page);
@@ -203,7 +195,9 @@ int main(int argc, char** argv) {
     // The handlers change no session state: keep the session (and its prepared statements)
     // from one lease to the next instead of resetting it (one round trip per request).
     config.reset_session = false;
-    const co::cgi::Router router = make_router(config);
+    // One pool for the process (--pool N connections in all), shared by the server threads.
+    co::mysql::Pool pool(config);
+    const co::cgi::Router router = make_router(pool);
     co::cgi::Server server(
         options, [&router](Request& request, Response& response) { router(request, response); });
     return server.run();
