@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netdb.h>
+#include <resolv.h>
 
 #include <atomic>
 #include <chrono>
@@ -167,4 +168,72 @@ TEST_CASE("two threads with their own schedulers resolve concurrently, each on i
   CHECK(right == 80);
   CHECK(wrong == 0);
   CHECK(elapsed < 1.5);
+}
+
+namespace {
+
+// The A record's address at the end of a one-answer response (the responder's layout).
+std::string last_a_of(const unsigned char* packet, int len) {
+  if (len < 16) return "len=" + std::to_string(len);
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, packet + len - 4, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+TEST_CASE("gethostbyaddr, res_query and res_search park only the coroutine: 12 overlap") {
+  REQUIRE(dns_test::safe_to_resolve());
+  dns_test::Responder responder(dns_test::test_zone, std::chrono::milliseconds(300));
+  REQUIRE(responder.ok());
+  dns_test::ResolverEnv env(responder.endpoint(),
+                            "search example.test\noptions ndots:1 timeout:5 attempts:1\n");
+  std::vector<std::string> got(12);
+  bool done = false;
+  int ticks = 0;
+  int remaining = 12;
+  const std::int64_t start = co::now_ns();
+  for (int i = 0; i < 12; ++i) {
+    co::go([&, i] {
+      unsigned char answer[512];
+      in_addr v4{};
+      in6_addr v6{};
+      inet_pton(AF_INET, "192.0.2.20", &v4);
+      inet_pton(AF_INET6, "2001:db8::10", &v6);
+      if (i % 4 == 0) {
+        const hostent* h = ::gethostbyaddr(&v4, sizeof v4, AF_INET);
+        got[i] = h != nullptr ? h->h_name : "h_errno=" + std::to_string(h_errno);
+      } else if (i % 4 == 1) {
+        hostent he{};
+        char buf[512];
+        hostent* h = nullptr;
+        int herr = 0;
+        ::gethostbyaddr_r(&v6, sizeof v6, AF_INET6, &he, buf, sizeof buf, &h, &herr);
+        got[i] = h != nullptr ? h->h_name : "h_errno=" + std::to_string(herr);
+      } else if (i % 4 == 2) {
+        got[i] = last_a_of(
+            answer, ::res_query("real.test", 1 /* C_IN */, 1 /* T_A */, answer, sizeof answer));
+      } else {  // the search list: short -> short.example.test
+        got[i] = last_a_of(answer, ::res_search("short", 1, 1, answer, sizeof answer));
+      }
+      if (--remaining == 0) done = true;
+    });
+  }
+  co::go([&] {
+    while (!done) {
+      co::sleep_for(std::chrono::milliseconds(10));
+      ++ticks;
+    }
+  });
+  co::run();
+  const double elapsed = dns_test::seconds_since(start);
+  MESSAGE("12 gethostbyaddr/_r, res_query, res_search through a 300 ms server: "
+          << elapsed << " s (one after the other: 3.6 s); ticker ran " << ticks << " times");
+  for (int i = 0; i < 12; ++i) {
+    const char* want[] = {"real.test", "v6only.test", "192.0.2.20", "192.0.2.30"};
+    CHECK(got[i] == want[i % 4]);
+  }
+  CHECK(elapsed < 1.5);
+  CHECK(ticks > 0);
+  co::dns::release_thread_resolver();
 }

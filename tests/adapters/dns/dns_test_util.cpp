@@ -30,6 +30,10 @@ const Glibc& glibc() {
     r.gethostbyname2_r =
         reinterpret_cast<decltype(r.gethostbyname2_r)>(::dlsym(libc, "gethostbyname2_r"));
     r.getnameinfo = reinterpret_cast<decltype(r.getnameinfo)>(::dlsym(libc, "getnameinfo"));
+    r.gethostbyaddr_r =
+        reinterpret_cast<decltype(r.gethostbyaddr_r)>(::dlsym(libc, "gethostbyaddr_r"));
+    r.res_query = reinterpret_cast<decltype(r.res_query)>(::dlsym(libc, "res_query"));
+    r.res_search = reinterpret_cast<decltype(r.res_search)>(::dlsym(libc, "res_search"));
     return r;
   }();
   return g;

@@ -21,6 +21,9 @@ struct Glibc {
   int (*gethostbyname_r)(const char*, hostent*, char*, size_t, hostent**, int*);
   int (*gethostbyname2_r)(const char*, int, hostent*, char*, size_t, hostent**, int*);
   int (*getnameinfo)(const sockaddr*, socklen_t, char*, socklen_t, char*, socklen_t, int);
+  int (*gethostbyaddr_r)(const void*, socklen_t, int, hostent*, char*, size_t, hostent**, int*);
+  int (*res_query)(const char*, int, int, unsigned char*, int);
+  int (*res_search)(const char*, int, int, unsigned char*, int);
 };
 const Glibc& glibc();
 

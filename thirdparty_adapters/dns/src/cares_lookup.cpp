@@ -239,7 +239,9 @@ Outcome resolve_address(const void* addr, int len, int family, std::string* name
       ares_parse_ptr_reply(packet.data(), static_cast<int>(packet.size()), addr, len, family, &h);
   if (o.status != ARES_SUCCESS) return o;
   *name = h->h_name;
-  for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) aliases->push_back(*a);
+  for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) {
+    if (*name != *a) aliases->push_back(*a);  // c-ares lists every PTR name, the first too
+  }
   ares_free_hostent(h);
   return o;
 }

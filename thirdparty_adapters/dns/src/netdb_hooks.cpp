@@ -202,6 +202,36 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
 
+int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
+                        std::size_t buflen, hostent** result, int* h_errnop) {
+  const bool glibc_direct =
+      addr == nullptr || !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
+  const Route r = glibc_direct ? counted(Route::glibc)
+                               : route(false, [&] { return hosts_index()->has_address(af, addr); });
+  if (r == Route::glibc)
+    return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
+  if (r == Route::helper) {
+    return copy_out(gethostbyaddr_on_helper(addr, len, af, buflen), ret, buf, buflen, result,
+                    h_errnop);
+  }
+  // A v4-mapped address is looked up, and answered, as IPv4 (glibc's nss_dns unmaps it).
+  if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr))) {
+    addr = static_cast<const unsigned char*>(addr) + 12;
+    len = 4;
+    af = AF_INET;
+  }
+  std::string name;
+  std::vector<std::string> aliases;
+  const Outcome o = resolve_address(addr, static_cast<int>(len), af, &name, &aliases);
+  HostCall c = host_call_of(o, nullptr, af);
+  if (c.herrno == TRY_AGAIN) c.rc = c.err = 0;  // gethostbyaddr_r returns 0 where 2_r says EAGAIN
+  if (o.interrupted == 0 && o.status == ARES_SUCCESS) {
+    c.data = HostData{std::move(name), std::move(aliases), {Address{af, {}}}, af};
+    std::memcpy(c.data.addresses[0].bytes.data(), addr, len);
+  }
+  return copy_out(c, ret, buf, buflen, result, h_errnop);
+}
+
 // gethostbyname / gethostbyname2 / gethostbyaddr: storage private to each coroutine.
 struct HostentStorage {
   hostent he{};
@@ -430,6 +460,38 @@ int getnameinfo_in_coroutine(const sockaddr* sa, socklen_t salen, char* host, so
   return rc;
 }
 
+// ---------------------------------------------------------------------------------------
+// res_query / res_search
+
+int res_in_coroutine(bool search, const char* name, int dns_class, int type, unsigned char* answer,
+                     int anslen) {
+  const Route r = name == nullptr || anslen < 0             ? counted(Route::glibc)
+                  : resolver_settings()->glibc_only.empty() ? counted(Route::cares)
+                                                            : counted(Route::helper);
+  if (r == Route::glibc) {
+    return (search ? R().res_search : R().res_query)(name, dns_class, type, answer, anslen);
+  }
+  if (r == Route::helper) return res_on_helper(search, name, dns_class, type, answer, anslen);
+  std::vector<unsigned char> packet;
+  const Outcome o = query(name, dns_class, type, search, &packet);
+  std::memcpy(answer, packet.data(), std::min(packet.size(), static_cast<std::size_t>(anslen)));
+  if (o.interrupted != 0) {
+    h_errno = NETDB_INTERNAL;
+    errno = o.interrupted;
+    return -1;
+  }
+  switch (o.status) {
+    case ARES_SUCCESS: return static_cast<int>(packet.size());  // as glibc: may exceed anslen
+    case ARES_ENOTFOUND: h_errno = HOST_NOT_FOUND; break;
+    case ARES_ENODATA: h_errno = NO_DATA; break;
+    case ARES_ETIMEOUT:
+    case ARES_ECONNREFUSED:
+    case ARES_ESERVFAIL: h_errno = TRY_AGAIN; break;
+    default: h_errno = NO_RECOVERY;
+  }
+  return -1;
+}
+
 }  // namespace
 
 Stats stats() {
@@ -487,11 +549,39 @@ COFCGI_NETDB_API int gethostbyname2_r(const char* __restrict name, int af, hoste
   return gethostbyname_any_r(name, af, true, ret, buf, buflen, result, h_errnop);
 }
 
+COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
+  if (!co::hooks_active()) return R().gethostbyaddr(addr, len, af);
+  return with_own_storage([=](hostent* he, char* buf, size_t size, hostent** res, int* herr) {
+    return gethostbyaddr_any_r(addr, len, af, he, buf, size, res, herr);
+  });
+}
+
+COFCGI_NETDB_API int gethostbyaddr_r(const void* __restrict addr, socklen_t len, int af,
+                                     hostent* __restrict ret, char* __restrict buf, size_t buflen,
+                                     hostent** __restrict result, int* __restrict h_errnop) {
+  if (!co::hooks_active()) {
+    return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
+  }
+  return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
+}
+
 COFCGI_NETDB_API int getnameinfo(const sockaddr* __restrict sa, socklen_t salen,
                                  char* __restrict host, socklen_t hostlen, char* __restrict serv,
                                  socklen_t servlen, int flags) {
   if (!co::hooks_active()) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
   return getnameinfo_in_coroutine(sa, salen, host, hostlen, serv, servlen, flags);
+}
+
+COFCGI_NETDB_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,
+                               int anslen) {
+  if (!co::hooks_active()) return R().res_query(name, dns_class, type, answer, anslen);
+  return res_in_coroutine(false, name, dns_class, type, answer, anslen);
+}
+
+COFCGI_NETDB_API int res_search(const char* name, int dns_class, int type, unsigned char* answer,
+                                int anslen) {
+  if (!co::hooks_active()) return R().res_search(name, dns_class, type, answer, anslen);
+  return res_in_coroutine(true, name, dns_class, type, answer, anslen);
 }
 
 }  // extern "C"

@@ -1,11 +1,13 @@
 // Name resolution that parks only the calling coroutine.
 //
 // Linking cofcgi::adapters is all it takes: the library exports getaddrinfo,
-// gethostbyname, gethostbyname_r, gethostbyname2, gethostbyname2_r and getnameinfo. Called
-// in a coroutine whose hooks are on, a lookup that needs DNS goes through c-ares on the
+// gethostbyname, gethostbyname_r, gethostbyname2, gethostbyname2_r, gethostbyaddr,
+// gethostbyaddr_r, getnameinfo, res_query and res_search. Called in a coroutine whose hooks
+// are on, a lookup that needs DNS goes through c-ares driven by the calling coroutine on the
 // thread's netpoller; numeric hosts, names in /etc/hosts and calls outside coroutines are
 // glibc's own. freeaddrinfo is glibc's: results are laid out as glibc lays them out.
-// thirdparty_adapters/dns/README.md has the details (configuration, overrides, limits).
+// thirdparty_adapters/dns/README.md has the details (configuration, overrides, cancellation,
+// where answers differ from glibc's).
 //
 // This header only adds monitoring and housekeeping.
 #pragma once
