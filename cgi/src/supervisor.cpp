@@ -202,6 +202,7 @@ void Supervisor::on_signals() {
       // Each worker reopens its own log files (and the supervisor its own).
       co::log_printf(co::LogLevel::info, "got SIGUSR1: passed to the workers");
       for (const WorkerProcess& w : workers_) ::kill(w.pid, SIGUSR1);
+      (void)co::reopen_log_file();  // the supervisor's own: fd 2, when --error-log is set
     } else if (!leaving()) {
       co::log_printf(co::LogLevel::info, "got %s: stopping the workers", strsignal(sig));
       leave(SupervisorPhase::stopping);

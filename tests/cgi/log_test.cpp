@@ -212,3 +212,55 @@ TEST_CASE("SIGUSR1 reopens both logs: after a rename, new lines go to the new fi
   CHECK(read_file(error + ".1").find("got SIGUSR1") != std::string::npos);
   CHECK(read_file(error).find("got SIGUSR1") == std::string::npos);
 }
+
+TEST_CASE("SIGUSR1 to the supervisor: it and every worker reopen their logs") {
+  TempDir dir;
+  const std::string access = dir.path() + "/access.log";
+  const std::string error = dir.path() + "/error.log";
+  App app = start_app(COFCGI_TEST_SERVER_EXE, "127.0.0.1:0",
+                      {"--workers", "2", "--access-log", access, "--error-log", error,
+                       "--access-format", "%p %I %r"},
+                      error);
+  auto send = [&](int n, const std::string& tag) {
+    for (int i = 0; i < n; ++i) {
+      // A new connection each time: the kernel spreads them over both workers.
+      FcgiConn conn(app.address);
+      REQUIRE(conn.request(1, cgi_params("GET", "/" + tag + std::to_string(i))).complete);
+    }
+  };
+  send(20, "before");
+  REQUIRE(wait_for_lines(access, 20, 10s));
+  REQUIRE(::rename(access.c_str(), (access + ".1").c_str()) == 0);
+  REQUIRE(::rename(error.c_str(), (error + ".1").c_str()) == 0);
+  app.child->signal(SIGUSR1);
+  // Two workers each say so in the new error log once they reopened.
+  const auto deadline = Clock::now() + 10s;
+  std::size_t reopened = 0;
+  while (Clock::now() < deadline) {
+    const std::string text = read_file(error);
+    reopened = 0;
+    for (std::size_t at = text.find("reopened the log files"); at != std::string::npos;
+         at = text.find("reopened the log files", at + 1))
+      ++reopened;
+    if (reopened >= 2) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(reopened >= 2);
+  send(20, "after");
+  REQUIRE(wait_for_lines(access, 20, 10s));
+  const std::vector<std::string> old_lines = lines_of(read_file(access + ".1"));
+  const std::vector<std::string> new_lines = lines_of(read_file(access));
+  CHECK(old_lines.size() == 20);
+  CHECK(new_lines.size() == 20);
+  for (const std::string& line : old_lines)
+    CHECK_MESSAGE(line.find("/before") != std::string::npos, line);
+  for (const std::string& line : new_lines)
+    CHECK_MESSAGE(line.find("/after") != std::string::npos, line);
+  // The supervisor's own line about the signal went to the old file, its later ones to the
+  // new file (it reopened its fd 2 too).
+  CHECK(read_file(error + ".1").find("got SIGUSR1: passed to the workers") != std::string::npos);
+  app.child->signal(SIGTERM);
+  REQUIRE(app.child->wait_exit(20s).has_value());
+  const std::string after = read_file(error);
+  CHECK_MESSAGE(after.find("stopping the workers") != std::string::npos, after);
+}
