@@ -95,6 +95,16 @@ TEST_CASE("fault: server killed mid-query, then restarted: errors, not hangs; th
     CHECK(after_restart_ok == 10);
     CHECK(st.discarded >= kWaiters);
     CHECK(st.in_use == 0);
+    // No connection leaked: the server has exactly the pool's open ones.
+    {
+      MysqlPtr m = connect(Transport::unix_localhost);
+      const auto n = co::mysql::query(m.get(),
+                                      "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                                      "WHERE USER='" +
+                                          srv.user() + "' AND ID <> CONNECTION_ID()")
+                         .value(0, 0);
+      CHECK(std::stoul(n) == st.open);
+    }
     // The thread kept serving throughout (a blocked SLEEP(2) would be a gap >= 1.6 s).
     CHECK(ticker.max_gap() < 1.0);
   }

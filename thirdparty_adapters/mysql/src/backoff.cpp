@@ -26,14 +26,15 @@ void Backoff::succeeded() {
   delay_ = std::chrono::milliseconds(0);
 }
 
-void Backoff::failed(unsigned code, const std::string& error) {
+void Backoff::failed(unsigned code, const std::string& error, std::chrono::nanoseconds took) {
   std::lock_guard<std::mutex> lock(mu_);
   last_code_ = code;
   last_error_ = error;
   // Connects that started before the first failure and fail now do not stretch the delay:
   // only the first failure and each failed probe do.
   if (state_ == State::down) return;
-  delay_ = delay_.count() == 0 ? initial_ : std::min(max_, delay_ * 2);
+  const bool cheap = took < initial_;
+  delay_ = delay_.count() == 0 || cheap ? initial_ : std::min(max_, delay_ * 2);
   state_ = State::down;
   retry_at_ = now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay_).count();
 }

@@ -4,7 +4,10 @@
 //
 // States: up (connects go ahead) -> down (a connect failed: refuse until retry_at) ->
 // probing (retry_at passed, one caller is connecting; the others are refused) -> up on its
-// success, down again (delay doubled, up to `max`) on its failure.
+// success, down again on its failure: the delay doubles (up to `max`) when the failed try
+// cost time (a timeout: the server is stopped or unreachable), and stays `initial` when it
+// failed at once (connection refused: the server is down, and trying costs nothing, so it is
+// seen soon after it is back).
 #pragma once
 
 #include <chrono>
@@ -26,7 +29,8 @@ class Backoff {
   // with what error the server is unreachable, and when the next try is.
   Admit admit(std::string& why, unsigned& code);
   void succeeded();
-  void failed(unsigned code, const std::string& error);
+  // failed: a connect that took `took` failed with `code`/`error`.
+  void failed(unsigned code, const std::string& error, std::chrono::nanoseconds took);
 
  private:
   enum class State { up, down, probing };

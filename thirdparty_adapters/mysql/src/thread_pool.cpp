@@ -106,6 +106,7 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
   bump(open, std::size_t{1});
   bump(in_use, std::size_t{1});
   MYSQL* m = nullptr;
+  const Deadline started = now_ns();
   try {
     m = open_connection(shared->config, deadline);
   } catch (const Error& e) {
@@ -115,7 +116,7 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
     std::string what = e.what();
     const std::string prefix = "co::mysql::Pool: ";
     if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
-    shared->backoff.failed(e.code(), what);
+    shared->backoff.failed(e.code(), what, std::chrono::nanoseconds(now_ns() - started));
     shared->unreserve();
     throw;
   }

@@ -117,7 +117,8 @@ struct Config {
   // (0: ping every time).
   std::chrono::milliseconds ping_after_idle{5000};
   // After a failed connect, acquirers needing a new connection fail at once for this long,
-  // doubling after each failed retry up to backoff_max.
+  // doubling after each failed retry that cost time (a timeout) up to backoff_max; a retry
+  // refused at once (server down) keeps backoff_initial, so a restarted server is seen soon.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{2000};
 };
