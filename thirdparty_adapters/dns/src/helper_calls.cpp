@@ -34,7 +34,6 @@ HostCall host_call_on_helper(std::size_t buflen, Call call) {
     hostent* res = nullptr;
     out->rc = call(&he, buf.data(), buf.size(), &res, &out->herrno);
     out->err = errno;
-    out->global_herrno = h_errno;  // thread-local: carried back to the caller's thread
     out->found = res != nullptr;
     if (res != nullptr) out->data = host_data_of(res);
   });
@@ -124,33 +123,6 @@ int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, sockl
     if (want_serv && servlen > 0) std::memcpy(serv, job->serv.data(), servlen);
   }
   if (job->rc == EAI_SYSTEM) errno = job->err;
-  return job->rc;
-}
-
-int res_on_helper(bool search, const char* name, int dns_class, int type, unsigned char* answer,
-                  int anslen) {
-  struct Job {
-    std::string name;
-    std::vector<unsigned char> answer;
-    int rc = 0, err = 0, herrno = 0;
-  };
-  auto job = std::make_shared<Job>();
-  job->name = name;
-  job->answer.resize(static_cast<std::size_t>(anslen > 0 ? anslen : 0));
-  const bool ran = run_on_helper_thread([job, search, dns_class, type] {
-    auto fn = search ? R().res_search : R().res_query;
-    job->rc = fn(job->name.c_str(), dns_class, type, job->answer.data(),
-                 static_cast<int>(job->answer.size()));
-    job->err = errno;
-    job->herrno = h_errno;
-  });
-  if (!ran) {
-    h_errno = NETDB_INTERNAL;
-    return -1;
-  }
-  std::memcpy(answer, job->answer.data(), job->answer.size());
-  h_errno = job->herrno;
-  errno = job->err;
   return job->rc;
 }
 

@@ -18,8 +18,4 @@ HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t 
 HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen);
 int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags);
-// res_search (`search`) or res_query.
-int res_on_helper(bool search, const char* name, int dns_class, int type, unsigned char* answer,
-                  int anslen);
-
 }  // namespace co::dns

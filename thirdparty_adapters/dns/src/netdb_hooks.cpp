@@ -1,24 +1,19 @@
-// The interposed resolver functions. Each one first decides who answers (route()):
-//
-//   - outside a coroutine with hooks on: glibc, untouched;
-//   - nothing to resolve over the network (numeric host, NULL host, a name or address
-//     /etc/hosts has, invalid arguments): glibc, in the coroutine (it reads files only);
-//   - a configuration c-ares does not reproduce (an nsswitch hosts line other than
-//     "files dns", "files" or "dns"; resolv.conf sortlist or options inet6, no-aaaa,
-//     no-tld-query; gai.conf settings for getaddrinfo; IDN flags; NI_NOFQDN): glibc on a
-//     helper thread, the coroutine parked until it is done;
-//   - otherwise c-ares (cares_lookup.h): ares_getaddrinfo, ares_gethostbyaddr, ares_query and
-//     ares_search, with the results laid out as glibc lays them out (results.h).
+// The interposed resolver functions. Each decides first who answers (README, "Who answers"):
+// glibc outside coroutines and for what needs no network (numeric hosts, /etc/hosts, bad
+// arguments); glibc on a helper thread for configurations c-ares does not implement;
+// otherwise c-ares (cares_lookup.h), with the results laid out as glibc lays them out.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cares_lookup.h"
@@ -42,23 +37,21 @@ const real::Functions& R() { return real::get(); }
 enum class Route { glibc, helper, cares };
 
 Route counted(Route r) {
-  auto& counter = r == Route::glibc ? g_glibc : r == Route::helper ? g_helper : g_cares;
-  counter.fetch_add(1, std::memory_order_relaxed);
+  (r == Route::glibc ? g_glibc : r == Route::helper ? g_helper : g_cares)++;
   return r;
 }
 
 // route decides a call that needs the network; `in_hosts` tells whether /etc/hosts answers
-// it (glibc's files source comes first with "files dns").
-// "localhost" never goes to c-ares, which answers it itself (RFC 6761) where glibc asks the
-// name server when /etc/hosts has no line for it.
+// it (glibc's files source comes first with "files dns"). "localhost" without a hosts line
+// goes to glibc: c-ares answers it itself (RFC 6761) where glibc asks the name server.
 template <typename InHosts>
-Route route(bool is_getaddrinfo, InHosts in_hosts, const char* name = nullptr) {
+Route route(bool is_getaddrinfo, InHosts in_hosts, const char* name = "") {
   const HostsSources sources = hosts_sources();
   if (sources == HostsSources::files_only) return counted(Route::glibc);
   const bool hosts_answer = sources == HostsSources::files_then_dns && in_hosts();
   if (sources == HostsSources::other || (is_getaddrinfo && gai_conf_customised()) ||
       !resolver_settings()->glibc_only.empty() ||
-      (name != nullptr && std::strcmp(name, "localhost") == 0 && !hosts_answer)) {
+      (std::strcmp(name, "localhost") == 0 && !hosts_answer)) {
     return counted(Route::helper);
   }
   return counted(hosts_answer ? Route::glibc : Route::cares);
@@ -67,132 +60,114 @@ Route route(bool is_getaddrinfo, InHosts in_hosts, const char* name = nullptr) {
 // Keeps errno as the caller had it unless told otherwise.
 class ErrnoKeeper {
  public:
-  ErrnoKeeper() : saved_(errno) {}
   ~ErrnoKeeper() { errno = saved_; }
   void set(int value) { saved_ = value; }
 
  private:
-  int saved_;
+  int saved_ = errno;
 };
 
-// getaddrinfo's text_to_binary_address: what it turns into an address without a lookup.
-// (c-ares 1.18.1 would send numeric IPv4 forms such as 127.1 to the server.)
+// getaddrinfo's text_to_binary_address: what it turns into an address without a lookup
+// (c-ares 1.18.1 would send numeric IPv4 forms such as 127.1 to the server).
 bool numeric_for_getaddrinfo(const char* name) {
   in_addr a{};
-  if (std::strpbrk(name, " \t\n\v\f\r") == nullptr && ::inet_aton(name, &a) != 0) return true;
-  const char* pct = std::strchr(name, '%');
-  const std::string host = pct != nullptr ? std::string(name, pct) : std::string(name);
   in6_addr a6{};
-  return ::inet_pton(AF_INET6, host.c_str(), &a6) > 0;
+  if (std::strpbrk(name, " \t\n\v\f\r") == nullptr && ::inet_aton(name, &a) != 0) return true;
+  return ::inet_pton(AF_INET6, std::string(name, std::strcspn(name, "%")).c_str(), &a6) > 0;
 }
 
 // __nss_hostname_digits_dots: names gethostbyname* answer (or reject) without a lookup.
 bool numeric_for_gethostbyname(const char* name) {
-  const auto is = [name](auto pred, const char* extra) {
-    for (const char* p = name; *p; ++p) {
-      if (!pred(static_cast<unsigned char>(*p)) && std::strchr(extra, *p) == nullptr) return false;
-    }
-    return true;
-  };
   const std::size_t n = std::strlen(name);
   if (n == 0 || name[n - 1] == '.') return false;
-  const bool digits_dots = is(::isdigit, ".");
-  const bool hex_colons = std::strchr(name, ':') != nullptr && is(::isxdigit, ":.");
-  return digits_dots || hex_colons;
+  return std::strspn(name, "0123456789.") == n ||
+         (std::strchr(name, ':') != nullptr && std::strspn(name, "0123456789abcdefABCDEF:.") == n);
 }
 
-// Interfaces for AI_ADDRCONFIG, as glibc's __check_pf sees them: an address of the family
-// other than loopback.
+// AI_ADDRCONFIG as glibc's __check_pf sees the interfaces: an address other than loopback.
 void seen_families(bool* v4, bool* v6) {
   ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) {
-    *v4 = *v6 = true;  // glibc is as pessimistic when netlink fails
-    return;
-  }
-  *v4 = *v6 = false;
+  *v4 = *v6 = ::getifaddrs(&list) != 0;  // pessimistic when it fails, as glibc is
   for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    if (i->ifa_addr->sa_family == AF_INET) {
-      *v4 |= reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr !=
-             htonl(INADDR_LOOPBACK);
-    } else if (i->ifa_addr->sa_family == AF_INET6) {
-      *v6 |= !IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+    const sockaddr* a = i->ifa_addr;
+    if (a != nullptr && a->sa_family == AF_INET) {
+      *v4 |= reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr != htonl(INADDR_LOOPBACK);
+    } else if (a != nullptr && a->sa_family == AF_INET6) {
+      *v6 |= !IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
     }
   }
-  ::freeifaddrs(list);
+  if (list != nullptr) ::freeifaddrs(list);
 }
 
 // ---------------------------------------------------------------------------------------
-// gethostbyname*
+// gethostbyname*, gethostbyaddr*
 
-HostCall interrupted(int reason) {
+// The _r functions' conventions for what c-ares found: a name that is not there is rc 0
+// with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN; a wait ended early is
+// NETDB_INTERNAL with errno ECANCELED/ETIMEDOUT.
+HostCall host_call_of(const Outcome& o) {
   HostCall c;
-  c.rc = c.err = reason;
-  c.herrno = NETDB_INTERNAL;
-  return c;
-}
-
-// gethostbyname2_r's conventions for what c-ares found: a name that is not there is rc 0
-// with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN.
-HostCall host_call_of(const Outcome& o, const ares_addrinfo* ai, int af) {
-  if (o.interrupted != 0) return interrupted(o.interrupted);
-  HostCall c;
-  switch (o.status) {
-    case ARES_SUCCESS:
-      c.found = true;
-      if (ai != nullptr) c.data = host_data_of(ai, af);
-      break;
-    case ARES_ENOTFOUND:
-    case ARES_EBADNAME: c.herrno = HOST_NOT_FOUND; break;
-    case ARES_ENODATA: c.herrno = NO_DATA; break;
-    default: c.rc = c.err = EAGAIN; c.herrno = TRY_AGAIN;
+  if (o.interrupted != 0) {
+    c.rc = c.err = o.interrupted;
+    c.herrno = NETDB_INTERNAL;
+  } else if (o.status == ARES_SUCCESS) {
+    c.found = true;
+  } else if (o.status == ARES_ENOTFOUND || o.status == ARES_EBADNAME || o.status == ARES_ENODATA) {
+    c.herrno = o.status == ARES_ENODATA ? NO_DATA : HOST_NOT_FOUND;
+  } else {
+    c.rc = c.err = EAGAIN;
+    c.herrno = TRY_AGAIN;
   }
   return c;
 }
 
 HostCall cares_gethostbyname(const char* name, int af) {
+  HostCall c;
   if (name[0] == '\0' || !res_hnok(name)) {  // glibc rejects these without a query
-    HostCall c;
     c.herrno = name[0] == '\0' ? NO_RECOVERY : HOST_NOT_FOUND;
     return c;
   }
   AresAddrinfo ai;
-  const Outcome o = resolve_name(name, af, /*sort=*/false, &ai);
-  return host_call_of(o, ai.get(), af);
+  c = host_call_of(resolve_name(name, af, /*sort=*/false, &ai));
+  if (c.found) c.data = host_data_of(ai.get(), af);
+  return c;
+}
+
+HostCall cares_gethostbyaddr(const void* addr, socklen_t len, int af) {
+  std::string name;
+  std::vector<std::string> aliases;
+  HostCall c = host_call_of(resolve_address(addr, static_cast<int>(len), af, &name, &aliases));
+  if (c.herrno == TRY_AGAIN) c.rc = c.err = 0;  // gethostbyaddr_r returns 0 where 2_r says EAGAIN
+  if (!c.found) return c;
+  c.data = HostData{std::move(name), std::move(aliases), {Address{af, {}}}, af};
+  std::memcpy(c.data.addresses[0].bytes.data(), addr, len);
+  return c;
 }
 
 // copy_out gives a HostCall the _r functions' shape: *result, *h_errnop, errno, the return.
 int copy_out(const HostCall& c, hostent* ret, char* buf, std::size_t buflen, hostent** result,
              int* h_errnop) {
-  if (c.global_herrno != -1) h_errno = c.global_herrno;  // res_search's side effect
   *result = nullptr;
   *h_errnop = c.herrno;
-  if (c.found) {
-    if (!pack_hostent(c.data, ret, buf, buflen)) {
-      *h_errnop = NETDB_INTERNAL;
-      errno = ERANGE;
-      return ERANGE;
-    }
-    *result = ret;
-  }
   errno = c.err;
+  if (!c.found) return c.rc;
+  if (!pack_hostent(c.data, ret, buf, buflen)) {
+    *h_errnop = NETDB_INTERNAL;
+    return errno = ERANGE;
+  }
+  *result = ret;
   return c.rc;
 }
 
 int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* buf,
                         std::size_t buflen, hostent** result, int* h_errnop) {
-  const bool glibc_direct =
+  const bool direct =
       name == nullptr || (af != AF_INET && af != AF_INET6) || numeric_for_gethostbyname(name);
-  const Route r = glibc_direct
-                      ? counted(Route::glibc)
-                      : route(
-                            false,
-                            [&] {
-                              const std::uint8_t kinds = hosts_index()->kinds_of(name);
-                              return (kinds & (af == AF_INET ? HostsIndex::kV4 | HostsIndex::kV6AsV4
-                                                             : HostsIndex::kV6)) != 0;
-                            },
-                            name);
+  const auto in_hosts = [&] {
+    const std::uint8_t kinds = hosts_index()->kinds_of(name);
+    return (kinds & (af == AF_INET ? HostsIndex::kV4 | HostsIndex::kV6AsV4 : HostsIndex::kV6)) != 0;
+  };
+  const Route r = direct ? counted(Route::glibc) : route(false, in_hosts, name);
   if (r == Route::glibc) {
     return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
               : R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
@@ -204,10 +179,10 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
 
 int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
                         std::size_t buflen, hostent** result, int* h_errnop) {
-  const bool glibc_direct =
+  const bool direct =
       addr == nullptr || !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
-  const Route r = glibc_direct ? counted(Route::glibc)
-                               : route(false, [&] { return hosts_index()->has_address(af, addr); });
+  const auto in_hosts = [&] { return hosts_index()->has_address(af, addr); };
+  const Route r = direct ? counted(Route::glibc) : route(false, in_hosts);
   if (r == Route::glibc)
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
   if (r == Route::helper) {
@@ -215,20 +190,9 @@ int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, c
                     h_errnop);
   }
   // A v4-mapped address is looked up, and answered, as IPv4 (glibc's nss_dns unmaps it).
-  if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr))) {
-    addr = static_cast<const unsigned char*>(addr) + 12;
-    len = 4;
-    af = AF_INET;
-  }
-  std::string name;
-  std::vector<std::string> aliases;
-  const Outcome o = resolve_address(addr, static_cast<int>(len), af, &name, &aliases);
-  HostCall c = host_call_of(o, nullptr, af);
-  if (c.herrno == TRY_AGAIN) c.rc = c.err = 0;  // gethostbyaddr_r returns 0 where 2_r says EAGAIN
-  if (o.interrupted == 0 && o.status == ARES_SUCCESS) {
-    c.data = HostData{std::move(name), std::move(aliases), {Address{af, {}}}, af};
-    std::memcpy(c.data.addresses[0].bytes.data(), addr, len);
-  }
+  const bool mapped = af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr));
+  const HostCall c = mapped ? cares_gethostbyaddr(static_cast<const char*>(addr) + 12, 4, AF_INET)
+                            : cares_gethostbyaddr(addr, len, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
 
@@ -238,19 +202,15 @@ struct HostentStorage {
   std::vector<char> buf = std::vector<char>(1024);
 };
 
-co::Local<HostentStorage>& hostent_storage() {
-  static co::Local<HostentStorage> storage;
-  return storage;
-}
-
 template <typename CallR>
 hostent* with_own_storage(CallR call_r) {
-  HostentStorage& s = hostent_storage().get();
+  static co::Local<HostentStorage> storage;
+  HostentStorage& s = storage.get();
   for (;;) {
     hostent* result = nullptr;
     int herr = 0;
-    const int rc = call_r(&s.he, s.buf.data(), s.buf.size(), &result, &herr);
-    if (rc == ERANGE && herr == NETDB_INTERNAL) {
+    if (call_r(&s.he, s.buf.data(), s.buf.size(), &result, &herr) == ERANGE &&
+        herr == NETDB_INTERNAL) {
       s.buf.resize(s.buf.size() * 2);
       continue;
     }
@@ -263,10 +223,8 @@ hostent* with_own_storage(CallR call_r) {
 // getaddrinfo
 
 int eai_of(const Outcome& o) {
-  if (o.interrupted != 0) {
-    errno = o.interrupted;
-    return EAI_SYSTEM;
-  }
+  if (o.interrupted != 0) errno = o.interrupted;
+  if (o.interrupted != 0) return EAI_SYSTEM;
   switch (o.status) {
     case ARES_SUCCESS: return 0;
     case ARES_ENOTFOUND:
@@ -277,97 +235,76 @@ int eai_of(const Outcome& o) {
   }
 }
 
-// The (socket type, protocol, port) tuples are glibc's: a numeric probe with the same hints
-// gives them, or the error glibc reports before any lookup.
-int service_tuples(const addrinfo& req, const char* service, std::vector<ServTuple>* out) {
-  addrinfo probe_hints{};
-  probe_hints.ai_flags = (req.ai_flags & AI_NUMERICSERV) | AI_NUMERICHOST;
-  probe_hints.ai_family = req.ai_family == AF_INET6 ? AF_INET6 : AF_INET;
-  probe_hints.ai_socktype = req.ai_socktype;
-  probe_hints.ai_protocol = req.ai_protocol;
-  addrinfo* probe = nullptr;
-  const int rc =
-      R().getaddrinfo(req.ai_family == AF_INET6 ? "::" : "0.0.0.0", service, &probe_hints, &probe);
-  if (rc != 0) return rc;
-  for (const addrinfo* p = probe; p != nullptr; p = p->ai_next) {
-    const in_port_t port = p->ai_family == AF_INET6
-                               ? reinterpret_cast<const sockaddr_in6*>(p->ai_addr)->sin6_port
-                               : reinterpret_cast<const sockaddr_in*>(p->ai_addr)->sin_port;
-    out->push_back(ServTuple{p->ai_socktype, p->ai_protocol, port});
-  }
-  R().freeaddrinfo(probe);
-  return 0;
-}
-
-// The addresses c-ares gives for the request, AI_V4MAPPED and AI_ALL applied (c-ares 1.18.1
-// ignores both): AF_INET6 asks for AAAA, then for A (mapped) when there was no IPv6 address
-// or AI_ALL is set.
-int cares_addresses(const char* node, const addrinfo& req, std::vector<Address>* out,
-                    std::string* canon) {
-  const bool mapped = req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED);
+// The addresses c-ares gives for the request, with AI_V4MAPPED and AI_ALL (which 1.18.1
+// ignores): AF_INET6 asks for AAAA, then for A (mapped) when there was no IPv6 address; with
+// AI_ALL for both at once.
+int cares_addresses(const char* node, const addrinfo& req, bool mapped, AresAddrinfo* ai) {
   const bool all = mapped && (req.ai_flags & AI_ALL);
-  AresAddrinfo ai;
-  Outcome o = resolve_name(node, all ? AF_UNSPEC : req.ai_family, /*sort=*/true, &ai);
+  Outcome o = resolve_name(node, all ? AF_UNSPEC : req.ai_family, /*sort=*/true, ai);
   if (mapped && !all && o.interrupted == 0 &&
       (o.status == ARES_ENODATA || o.status == ARES_ENOTFOUND)) {
-    o = resolve_name(node, AF_INET, /*sort=*/true, &ai);
+    o = resolve_name(node, AF_INET, /*sort=*/true, ai);
   }
-  if (const int rc = eai_of(o); rc != 0) return rc;
-  const HostData d = host_data_of(ai.get(), AF_UNSPEC);
-  for (const ares_addrinfo_node* n = ai->nodes; n != nullptr; n = n->ai_next) {
-    Address a;
-    a.family = mapped ? AF_INET6 : n->ai_family;
-    if (n->ai_family == AF_INET6) {
-      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(n->ai_addr)->sin6_addr,
-                  16);
-    } else {
-      const int at = mapped ? 12 : 0;
-      if (mapped) a.bytes[10] = a.bytes[11] = 0xff;
-      std::memcpy(a.bytes.data() + at, &reinterpret_cast<const sockaddr_in*>(n->ai_addr)->sin_addr,
-                  4);
-    }
-    out->push_back(a);
-  }
-  *canon = d.name;
-  return 0;
+  return eai_of(o);
 }
 
+// glibc builds the entries: a numeric getaddrinfo per address c-ares found, with the
+// caller's service and socket type, so ports, socket types and the layout are glibc's (and
+// glibc's freeaddrinfo frees the list). A probe with the same hints first gives the errors
+// glibc reports before any lookup (service, socket type).
 int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                       addrinfo** pai) {
   ErrnoKeeper keep;
   addrinfo req{};
   req.ai_flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
   req.ai_family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  req.ai_socktype = hints != nullptr ? hints->ai_socktype : 0;
-  req.ai_protocol = hints != nullptr ? hints->ai_protocol : 0;
-  if (req.ai_flags & AI_ADDRCONFIG) {  // c-ares 1.18.1 ignores it
+  if (req.ai_flags & AI_ADDRCONFIG) {  // 1.18.1 ignores it
     bool v4 = true, v6 = true;
     seen_families(&v4, &v6);
     if (req.ai_family == AF_UNSPEC && v4 != v6) req.ai_family = v4 ? AF_INET : AF_INET6;
     if ((req.ai_family == AF_INET && !v4) || (req.ai_family == AF_INET6 && !v6)) return EAI_NONAME;
   }
-  std::vector<ServTuple> tuples;
-  if (const int rc = service_tuples(req, service, &tuples); rc != 0) {
-    if (rc == EAI_SYSTEM) keep.set(errno);
-    return rc;
+  addrinfo numeric{};
+  numeric.ai_flags = AI_NUMERICHOST | (req.ai_flags & AI_NUMERICSERV);
+  numeric.ai_family = req.ai_family == AF_INET6 ? AF_INET6 : AF_INET;
+  numeric.ai_socktype = hints != nullptr ? hints->ai_socktype : 0;
+  numeric.ai_protocol = hints != nullptr ? hints->ai_protocol : 0;
+  int rc =
+      R().getaddrinfo(numeric.ai_family == AF_INET6 ? "::" : "0.0.0.0", service, &numeric, pai);
+  if (rc == 0) R().freeaddrinfo(*pai);
+  *pai = nullptr;
+  // glibc sends nothing for names that are not host names (for one family with AI_CANONNAME
+  // it asks gethostbyname3_r, which does)
+  if (rc == 0 && (!(req.ai_flags & AI_CANONNAME) || req.ai_family == AF_UNSPEC) &&
+      !res_hnok(node)) {
+    return EAI_NONAME;
   }
-  // glibc sends nothing for these (for one family with AI_CANONNAME it asks
-  // gethostbyname3_r, which does)
-  const bool checked = !(req.ai_flags & AI_CANONNAME) || req.ai_family == AF_UNSPEC;
-  if (checked && !res_hnok(node)) return EAI_NONAME;
-  std::vector<Address> addresses;
-  std::string canon;
-  if (const int rc = cares_addresses(node, req, &addresses, &canon); rc != 0) {
-    if (rc == EAI_SYSTEM) keep.set(errno);
-    return rc;
+  const bool mapped = req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED);
+  AresAddrinfo ai;
+  if (rc == 0) rc = cares_addresses(node, req, mapped, &ai);
+  addrinfo** tail = pai;
+  for (const ares_addrinfo_node* n = rc == 0 ? ai->nodes : nullptr; n != nullptr; n = n->ai_next) {
+    char text[INET6_ADDRSTRLEN + 8] = "::ffff:";
+    const bool v6 = n->ai_family == AF_INET6;
+    const void* a =
+        v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(n->ai_addr)->sin6_addr)
+           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(n->ai_addr)->sin_addr);
+    ::inet_ntop(n->ai_family, a, text + (mapped && !v6 ? 7 : 0), INET6_ADDRSTRLEN);
+    numeric.ai_family = mapped ? AF_INET6 : n->ai_family;
+    if ((rc = R().getaddrinfo(text, service, &numeric, tail)) != 0) break;
+    for (; *tail != nullptr; tail = &(*tail)->ai_next) (*tail)->ai_flags = req.ai_flags;
   }
-  const int rc = make_addrinfo(addresses, tuples, req.ai_flags,
-                               (req.ai_flags & AI_CANONNAME) ? &canon : nullptr, pai);
-  if (rc != 0) R().freeaddrinfo(*pai);
-  return rc != 0 ? rc : *pai == nullptr ? EAI_NONAME : 0;
+  if (rc == 0 && *pai != nullptr && (req.ai_flags & AI_CANONNAME)) {
+    (*pai)->ai_canonname = ::strdup(canonical_name(ai.get()).c_str());
+    if ((*pai)->ai_canonname == nullptr) rc = EAI_MEMORY;
+  }
+  if (rc == 0 && *pai == nullptr) rc = EAI_NONAME;
+  if (rc != 0 && *pai != nullptr) R().freeaddrinfo(std::exchange(*pai, nullptr));
+  if (rc == EAI_SYSTEM) keep.set(errno);
+  return rc;
 }
 
-bool hosts_file_answers_getaddrinfo(const char* name, int family, int flags) {
+bool hosts_answer_getaddrinfo(const char* name, int family, int flags) {
   const std::uint8_t kinds = hosts_index()->kinds_of(name);
   const std::uint8_t v4 = HostsIndex::kV4 | HostsIndex::kV6AsV4;
   switch (family) {
@@ -377,111 +314,88 @@ bool hosts_file_answers_getaddrinfo(const char* name, int family, int flags) {
   }
 }
 
-constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
-                            AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
-constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + the deprecated IDN bits
-
 int getaddrinfo_in_coroutine(const char* node, const char* service, const addrinfo* hints,
                              addrinfo** pai) {
+  constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
+                              AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
+  constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + deprecated IDN bits
   const int flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
   const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  const bool glibc_direct = node == nullptr || (node[0] == '*' && node[1] == '\0') ||
-                            (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
-                            (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
-                            (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
-  Route r = Route::glibc;
-  if (glibc_direct) {
-    counted(r);
-  } else if (flags & kIdnFlags) {
-    r = counted(Route::helper);
-  } else {
-    r = route(
-        true, [&] { return hosts_file_answers_getaddrinfo(node, family, flags); }, node);
-  }
+  const bool direct = node == nullptr || std::strcmp(node, "*") == 0 ||
+                      (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
+                      (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
+                      (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
+  const auto in_hosts = [&] { return hosts_answer_getaddrinfo(node, family, flags); };
+  const Route r = direct                ? counted(Route::glibc)
+                  : (flags & kIdnFlags) ? counted(Route::helper)
+                                        : route(true, in_hosts, node);
   if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
   if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
   return cares_getaddrinfo(node, service, hints, pai);
 }
 
 // ---------------------------------------------------------------------------------------
-// getnameinfo
-
-constexpr int kKnownNiFlags = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
+// getnameinfo: the host part as glibc's own getnameinfo gets it, from gethostbyaddr_r (ours,
+// so it parks and routes), the service part and the numeric form from glibc.
 
 int getnameinfo_in_coroutine(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                              char* serv, socklen_t servlen, int flags) {
+  constexpr int kKnown = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
   const bool v4 = sa != nullptr && sa->sa_family == AF_INET && salen >= sizeof(sockaddr_in);
   const bool v6 = sa != nullptr && sa->sa_family == AF_INET6 && salen >= sizeof(sockaddr_in6);
-  const bool glibc_direct = host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) ||
-                            !(v4 || v6) || (flags & ~(kKnownNiFlags | NI_IDN)) != 0;
-  // The address asked about; a v4-mapped one is looked up as IPv4, as glibc does.
-  const auto* a6 = v6 ? &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr : nullptr;
-  const bool unmap = v6 && IN6_IS_ADDR_V4MAPPED(a6);
-  const int af = v4 || unmap ? AF_INET : AF_INET6;
-  const void* addr =
-      v4      ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)
-      : unmap ? static_cast<const void*>(a6->s6_addr + 12)
-              : static_cast<const void*>(a6);
-  Route r = Route::glibc;
-  if (glibc_direct) {
-    counted(r);
-  } else if (flags & (NI_NOFQDN | NI_IDN)) {
-    r = counted(Route::helper);
-  } else {
-    r = route(false,
-              [&] { return hosts_index()->has_address(v4 ? AF_INET : AF_INET6, v4 ? addr : a6); });
+  if (host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) || !(v4 || v6) ||
+      (flags & ~(kKnown | NI_IDN)) != 0) {
+    counted(Route::glibc);
+    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
   }
-  if (r == Route::glibc) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  if (r == Route::helper) {
+  if (flags & (NI_NOFQDN | NI_IDN)) {
+    counted(Route::helper);
     return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
   }
   ErrnoKeeper keep;
-  std::string name;
-  std::vector<std::string> aliases;
-  const Outcome o = resolve_address(addr, af == AF_INET ? 4 : 16, af, &name, &aliases);
-  if (o.interrupted == 0 && o.status == ARES_SUCCESS) {
-    if (name.size() + 1 > hostlen) return EAI_OVERFLOW;
-    std::memcpy(host, name.c_str(), name.size() + 1);
+  const void* addr =
+      v4 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)
+         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+  hostent he{};
+  std::vector<char> buf(2048);
+  hostent* h = nullptr;
+  int herr = 0;
+  gethostbyaddr_any_r(addr, v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(), buf.size(), &h,
+                      &herr);
+  if (h != nullptr) {
+    if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
+    std::strcpy(host, h->h_name);
     if (serv == nullptr || servlen == 0) return 0;
-    flags |= NI_NUMERICHOST;  // the service part only
-    host = nullptr;
+    host = nullptr;  // the service part only
     hostlen = 0;
-  } else if (o.interrupted != 0 || (o.status != ARES_ENOTFOUND && o.status != ARES_ENODATA)) {
-    const int rc = eai_of(o);
-    if (rc == EAI_SYSTEM) keep.set(errno);
-    return rc;
+  } else if (herr == NETDB_INTERNAL || herr == TRY_AGAIN) {
+    if (herr == NETDB_INTERNAL) keep.set(errno);
+    return herr == NETDB_INTERNAL ? EAI_SYSTEM : EAI_AGAIN;
   } else if (flags & NI_NAMEREQD) {
     return EAI_NONAME;
-  } else {
-    flags |= NI_NUMERICHOST;  // the numeric form (and the service) exactly as glibc writes them
   }
-  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
   if (rc == EAI_SYSTEM) keep.set(errno);
   return rc;
 }
 
 // ---------------------------------------------------------------------------------------
-// res_query / res_search
+// res_query / res_search: always c-ares in a coroutine (nsswitch does not apply to them)
 
 int res_in_coroutine(bool search, const char* name, int dns_class, int type, unsigned char* answer,
                      int anslen) {
-  const Route r = name == nullptr || anslen < 0             ? counted(Route::glibc)
-                  : resolver_settings()->glibc_only.empty() ? counted(Route::cares)
-                                                            : counted(Route::helper);
-  if (r == Route::glibc) {
+  if (name == nullptr || answer == nullptr || anslen < 0) {
+    counted(Route::glibc);
     return (search ? R().res_search : R().res_query)(name, dns_class, type, answer, anslen);
   }
-  if (r == Route::helper) return res_on_helper(search, name, dns_class, type, answer, anslen);
+  counted(Route::cares);
   std::vector<unsigned char> packet;
   const Outcome o = query(name, dns_class, type, search, &packet);
   std::memcpy(answer, packet.data(), std::min(packet.size(), static_cast<std::size_t>(anslen)));
-  if (o.interrupted != 0) {
-    h_errno = NETDB_INTERNAL;
-    errno = o.interrupted;
-    return -1;
-  }
-  switch (o.status) {
+  if (o.interrupted != 0) errno = o.interrupted;
+  switch (o.interrupted != 0 ? -1 : o.status) {
     case ARES_SUCCESS: return static_cast<int>(packet.size());  // as glibc: may exceed anslen
+    case -1: h_errno = NETDB_INTERNAL; break;
     case ARES_ENOTFOUND: h_errno = HOST_NOT_FOUND; break;
     case ARES_ENODATA: h_errno = NO_DATA; break;
     case ARES_ETIMEOUT:
@@ -494,14 +408,7 @@ int res_in_coroutine(bool search, const char* name, int dns_class, int type, uns
 
 }  // namespace
 
-Stats stats() {
-  Stats s;
-  s.cares_lookups = g_cares.load(std::memory_order_relaxed);
-  s.glibc_lookups = g_glibc.load(std::memory_order_relaxed);
-  s.helper_thread_lookups = g_helper.load(std::memory_order_relaxed);
-  s.queries_sent = packets_sent();
-  return s;
-}
+Stats stats() { return Stats{g_cares.load(), g_glibc.load(), g_helper.load(), packets_sent()}; }
 
 void release_thread_resolver() { release_thread_template(); }
 
@@ -543,9 +450,8 @@ COFCGI_NETDB_API int gethostbyname_r(const char* __restrict name, hostent* __res
 COFCGI_NETDB_API int gethostbyname2_r(const char* __restrict name, int af, hostent* __restrict ret,
                                       char* __restrict buf, size_t buflen,
                                       hostent** __restrict result, int* __restrict h_errnop) {
-  if (!co::hooks_active()) {
+  if (!co::hooks_active())
     return R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
-  }
   return gethostbyname_any_r(name, af, true, ret, buf, buflen, result, h_errnop);
 }
 
@@ -559,9 +465,8 @@ COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af)
 COFCGI_NETDB_API int gethostbyaddr_r(const void* __restrict addr, socklen_t len, int af,
                                      hostent* __restrict ret, char* __restrict buf, size_t buflen,
                                      hostent** __restrict result, int* __restrict h_errnop) {
-  if (!co::hooks_active()) {
+  if (!co::hooks_active())
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
-  }
   return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
 }
 
