@@ -1,5 +1,6 @@
 // demo_stack: what scripts/demo runs. A private MariaDB, the guestbook example behind a
-// private nginx, all on loopback, torn down on Ctrl-C. With --smoke it makes one GET and one
+// private nginx, all on loopback, torn down on Ctrl-C. The guestbook runs under its
+// supervisor with 2 worker processes (--workers 2). With --smoke it makes one GET and one
 // POST through nginx, checks both, and exits (0: all good).
 //   demo_stack --guestbook build/examples/guestbook [--smoke]
 #include <arpa/inet.h>
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
       ::execl(guestbook.c_str(), guestbook.c_str(), "--listen", ("unix:" + app_socket).c_str(),
               "--mysql-socket", db.socket_path().c_str(), "--mysql-user", db.user().c_str(),
               "--mysql-password", db.password().c_str(), "--mysql-db", db.database().c_str(),
-              "--pool", "16", "--access-log", static_cast<char*>(nullptr));
+              "--pool", "16", "--access-log", "--workers", "2", static_cast<char*>(nullptr));
       std::perror("exec guestbook");
       _exit(127);
     }

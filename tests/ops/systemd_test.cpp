@@ -165,3 +165,30 @@ TEST_CASE("a listening fd 0 (spawn-fcgi, cgi-fcgi -start) is served by the worke
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("deploy/systemd's units pass systemd-analyze verify") {
+  if (::access("/usr/bin/systemd-analyze", X_OK) != 0) {
+    MESSAGE("systemd-analyze not installed (package systemd): skipped");
+    return;
+  }
+  cgi_test::TempDir dir;
+  // ExecStart names the app's install path; verify wants a program that exists.
+  std::string service =
+      cgi_test::read_file(std::string(COFCGI_DEPLOY_DIR) + "/systemd/cofcgi-app.service");
+  const std::string placeholder = "/usr/local/bin/cofcgi-app";
+  REQUIRE(service.find(placeholder) != std::string::npos);
+  service.replace(service.find(placeholder), placeholder.size(), COFCGI_TEST_SERVER_EXE);
+  std::ofstream(dir.path() + "/cofcgi-app.service") << service;
+  std::ofstream(dir.path() + "/cofcgi-app.socket")
+      << cgi_test::read_file(std::string(COFCGI_DEPLOY_DIR) + "/systemd/cofcgi-app.socket");
+  const cgi_test::RunResult r =
+      cgi_test::run_program({"/usr/bin/systemd-analyze", "verify",
+                             dir.path() + "/cofcgi-app.service", dir.path() + "/cofcgi-app.socket"},
+                            "", std::chrono::seconds(60));
+  CHECK_MESSAGE(r.status == 0, r.out << r.err);
+  CHECK_MESSAGE(r.err.empty(), r.err);  // warnings too
+}
+
+}  // namespace
