@@ -126,8 +126,9 @@ int main(int argc, char** argv) {
     co::mysql::Config config = examples::mysql_defaults();
     co::cgi::AppOptions app;
     examples::add_mysql_options(app, config);
-    co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
-    options.max_body = 64 * 1024;
+    // Messages are short: a small default body limit (--max-body still changes it).
+    app.server_defaults = [](co::cgi::ServerOptions& o) { o.max_body = 64 * 1024; };
+    const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
     co::mysql::Pool pool(config);  // one for the process, used from every server thread
     create_table(pool);
     co::cgi::Router router;

@@ -128,6 +128,7 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
 ServerOptions parse_server_args(int argc, char** argv, AppOptions& app,
                                 std::vector<std::string>* rest) {
   ServerOptions o;
+  if (app.server_defaults) app.server_defaults(o);
   detail::CommandLine line(argc, argv);
   line.add_rows(server_option_rows(o));
   line.add_rows(app.rows());

@@ -302,6 +302,16 @@ TEST_CASE("an app's options (MariaDB's) come from the file's [mysql] table and t
 }
 #endif
 
+TEST_CASE("an app's server defaults apply before the file and the command line") {
+  AppOptions app;
+  app.server_defaults = [](ServerOptions& o) { o.max_body = 64 * 1024; };
+  CHECK(parse({}, &app).max_body == 64 * 1024);
+  CHECK(parse({"--max-body", "1M"}, &app).max_body == 1024 * 1024);
+  TempDir dir;
+  CHECK(parse({"--config", write_file(dir, "a.toml", "max_body = \"2M\"\n")}, &app).max_body ==
+        2 * 1024 * 1024);
+}
+
 TEST_CASE("a flag or key declared twice is refused") {
   std::string shadow;
   AppOptions app;

@@ -15,6 +15,8 @@
 
 namespace co::cgi {
 
+struct ServerOptions;
+
 // OptionKind: how a value is written on the command line and in the file.
 enum class OptionKind {
   flag,     // no value on the command line (--cgi, or --cgi=false); true/false in the file
@@ -93,12 +95,14 @@ class COFCGI_API AppOptions {
   const std::vector<Option>& rows() const { return rows_; }
   // extra_help is printed after the rows in --help (examples, notes).
   std::string extra_help;
+  // server_defaults changes the server's defaults before the file and the command line are
+  // read, so both can still override them and --help shows them (guestbook: a 64 KiB
+  // max_body that --max-body raises).
+  std::function<void(ServerOptions&)> server_defaults;
 
  private:
   std::vector<Option> rows_;
 };
-
-struct ServerOptions;
 
 // server_option_rows: the server's rows, bound to `o` (cgi/src/server_args.cpp).
 COFCGI_API std::vector<Option> server_option_rows(ServerOptions& o);
