@@ -20,10 +20,10 @@
 namespace co::dns {
 namespace {
 
-// One call handed to the pool, shared by the coroutine waiting for it and the helper thread
-// running it. Its life, under `mu`:
+// One call handed to the pool, shared by the coroutine waiting for it and the thread running
+// it. Its life, under `mu`:
 //   queued -> running -> done        (the helper thread; done writes wake_fd)
-//   queued | running -> abandoned    (the waiter gave up; it closes wake_fd, nobody writes it)
+//   queued | running -> abandoned    (the waiter gave up and closes wake_fd; nobody writes it)
 struct Job {
   enum class State { queued, running, done, abandoned };
   std::function<void()> work;
@@ -34,31 +34,42 @@ struct Job {
 
 class Pool {
  public:
-  Pool() { ::pthread_atfork(&Pool::before_fork, &Pool::after_fork_parent, &Pool::in_child); }
+  // Never destroyed: detached threads may still use it while the process exits.
+  static Pool& instance() {
+    static Pool* pool = new Pool;
+    return *pool;
+  }
 
-  // submit queues the job and starts a thread if none is free and the bound allows; false
+  // submit queues the job, starting a thread if none is free and the bound allows; false
   // when no thread can run it.
   bool submit(std::shared_ptr<Job> job) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(job));
     if (static_cast<int>(queue_.size()) > idle_ && threads_ < kHelperThreadsMax) {
       try {
-        std::thread([this] { work(); }).detach();
+        std::thread([this] { serve(); }).detach();
         ++threads_;
       } catch (const std::system_error& e) {
         co::log_printf(co::LogLevel::warning, "cofcgi dns: no helper thread: %s", e.what());
       }
     }
-    if (threads_ == 0) {
-      queue_.pop_back();
-      return false;
-    }
+    if (threads_ == 0) queue_.pop_back();
     cv_.notify_one();
-    return true;
+    return threads_ > 0;
   }
 
  private:
-  void work() {
+  // A forked child has none of the parent's threads: it counts afresh (what is queued is
+  // served once the next call starts a thread).
+  Pool() {
+    ::pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
+                     [] {
+                       instance().threads_ = instance().idle_ = 0;
+                       instance().mu_.unlock();
+                     });
+  }
+
+  void serve() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       ++idle_;
@@ -88,25 +99,6 @@ class Pool {
     (void)eventfd_write(job.wake_fd, 1);
   }
 
-  // A forked child has none of the parent's threads: it starts counting afresh (queued jobs
-  // are served once the next call starts a thread).
-  static void before_fork() { instance().mu_.lock(); }
-  static void after_fork_parent() { instance().mu_.unlock(); }
-  static void in_child() {
-    Pool& p = instance();
-    p.threads_ = 0;
-    p.idle_ = 0;
-    p.mu_.unlock();
-  }
-
- public:
-  // Never destroyed: detached threads may still use it while the process exits.
-  static Pool& instance() {
-    static Pool* pool = new Pool;
-    return *pool;
-  }
-
- private:
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
@@ -122,24 +114,19 @@ bool run_on_helper_thread(std::function<void()> work) {
   auto job = std::make_shared<Job>();
   job->work = std::move(work);
   job->wake_fd = wake.get();
-  if (!wake || !Pool::instance().submit(job)) {
-    job->work();
-    errno = saved_errno;
-    return true;
-  }
-  for (;;) {
+  const bool queued = wake && Pool::instance().submit(job);
+  if (!queued) job->work();
+  for (bool done = !queued; !done;) {
     pollfd p{wake.get(), POLLIN, 0};
-    if (co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT)) {
-      const int reason = errno;
-      std::lock_guard<std::mutex> l(job->mu);
-      if (job->state != Job::State::done) {
-        job->state = Job::State::abandoned;
-        errno = reason;
-        return false;
-      }
-    }
+    const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
+    const int reason = errno;
     std::lock_guard<std::mutex> l(job->mu);
-    if (job->state == Job::State::done) break;
+    done = job->state == Job::State::done;
+    if (ended && !done) {
+      job->state = Job::State::abandoned;
+      errno = reason;
+      return false;
+    }
   }
   errno = saved_errno;
   return true;

@@ -20,7 +20,7 @@
 #include "cofcgi/adapters/dns.h"
 #include "cofcgi/runtime/local.h"
 #include "cofcgi/runtime/netpoll.h"
-#include "helper_calls.h"
+#include "helper_thread.h"
 #include "real_netdb.h"
 #include "results.h"
 #include "system_config.h"

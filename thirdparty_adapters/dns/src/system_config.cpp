@@ -11,71 +11,48 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace co::dns {
 namespace {
 
-// What identifies one version of a file (missing files compare equal to each other).
-struct FileStamp {
-  bool exists = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = 0;
-  timespec mtime{};
-  timespec ctime{};
-
-  static FileStamp of(const std::string& path) {
-    FileStamp s;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return s;
-    s = FileStamp{true, st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
-    return s;
-  }
-  bool operator==(const FileStamp& o) const {
-    return exists == o.exists && dev == o.dev && ino == o.ino && size == o.size &&
-           mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec &&
-           ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
-  }
-};
+using Words = std::vector<std::string>;
 
 // The lines of a file without comments, split into words.
-std::vector<std::vector<std::string>> lines_of(const std::string& path) {
-  std::vector<std::vector<std::string>> out;
+std::vector<Words> lines_of(const std::string& path) {
+  std::vector<Words> out;
   std::ifstream in(path);
-  std::string line;
-  while (in && std::getline(in, line)) {
-    line.resize(std::min(line.find('#'), line.size()));
-    if (!line.empty() && line[0] == ';') continue;
-    std::istringstream words(line);
-    std::vector<std::string> w;
+  for (std::string line; in && std::getline(in, line);) {
+    std::istringstream words(line.substr(0, line.find_first_of("#;")));
+    Words w;
     for (std::string word; words >> word;) w.push_back(std::move(word));
     if (!w.empty()) out.push_back(std::move(w));
   }
   return out;
 }
 
-// Cached parse of a small file, re-read when its stamp or `key` changes.
+// cached parses a small file again when its stamp (inode, size, times) or `key` changes; each
+// parse has a new generation number.
 template <typename T, typename Parse>
 std::shared_ptr<const T> cached(const std::string& path, const std::string& key, Parse parse) {
-  struct Cache {
-    std::mutex mu;
-    FileStamp stamp;
-    std::string key;
-    std::shared_ptr<const T> value;
-    std::uint64_t generation = 0;
-  };
-  static Cache cache;
-  const FileStamp now = FileStamp::of(path);
-  std::lock_guard<std::mutex> lock(cache.mu);
-  if (!cache.value || !(now == cache.stamp) || cache.key != key) {
+  using Stamp = std::tuple<dev_t, ino_t, off_t, long, long, long, long, std::string>;
+  static std::mutex mu;
+  static Stamp stamp;
+  static std::shared_ptr<const T> value;
+  static std::uint64_t generation = 0;
+  struct stat st {};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  const Stamp now{exists ? st.st_dev : 0, st.st_ino,         st.st_size,         st.st_mtim.tv_sec,
+                  st.st_mtim.tv_nsec,     st.st_ctim.tv_sec, st.st_ctim.tv_nsec, path + '\n' + key};
+  std::lock_guard<std::mutex> lock(mu);
+  if (!value || now != stamp) {
     auto fresh = std::make_shared<T>();
-    parse(lines_of(path), fresh.get(), ++cache.generation);
-    cache.value = std::move(fresh);
-    cache.stamp = now;
-    cache.key = key;
+    parse(lines_of(path), fresh.get(), ++generation);
+    value = std::move(fresh);
+    stamp = now;
   }
-  return cache.value;
+  return value;
 }
 
 std::string env(const char* name) {
@@ -83,8 +60,8 @@ std::string env(const char* name) {
   return v != nullptr ? v : "";
 }
 
-// res_setoptions's words that matter here.
-void apply_options(ResolverSettings* s, const std::vector<std::string>& words) {
+// res_setoptions's words that c-ares 1.18.1 does not apply.
+void apply_options(ResolverSettings* s, const Words& words) {
   for (const std::string& w : words) {
     if (w.rfind("timeout:", 0) == 0) s->timeout_ms = std::clamp(std::atoi(&w[8]), 1, 30) * 1000;
     if (w.rfind("attempts:", 0) == 0) s->tries = std::clamp(std::atoi(&w[9]), 1, 5);
@@ -96,39 +73,23 @@ void apply_options(ResolverSettings* s, const std::vector<std::string>& words) {
   }
 }
 
-void parse_resolv_conf(const std::vector<std::vector<std::string>>& lines, ResolverSettings* s,
-                       std::uint64_t generation) {
-  s->generation = generation;
-  for (const auto& w : lines) {
-    if (w[0] == "sortlist") s->glibc_only = "sortlist";
-    if (w[0] == "options") apply_options(s, {w.begin() + 1, w.end()});
-  }
-  std::istringstream res_options(env("RES_OPTIONS"));
-  std::vector<std::string> words;
-  for (std::string word; res_options >> word;) words.push_back(std::move(word));
-  apply_options(s, words);
-}
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
 std::string address_key(int family, const void* addr) {
-  std::string k(1, static_cast<char>(family == AF_INET ? 4 : 6));
-  k.append(static_cast<const char*>(addr), family == AF_INET ? 4 : 16);
-  return k;
+  return std::string(1, static_cast<char>(family)) +
+         std::string(static_cast<const char*>(addr), family == AF_INET ? 4 : 16);
 }
 
-void parse_hosts(const std::vector<std::vector<std::string>>& lines, HostsIndex* index,
-                 std::uint64_t) {
-  for (const auto& w : lines) {
+void parse_hosts(const std::vector<Words>& lines, HostsIndex* index, std::uint64_t) {
+  for (const Words& w : lines) {
     in_addr a4{};
     in6_addr a6{};
-    std::uint8_t kind = 0;
+    std::uint8_t kind = HostsIndex::kV4;
     if (w.size() < 2) continue;
     if (::inet_pton(AF_INET, w[0].c_str(), &a4) > 0) {
-      kind = HostsIndex::kV4;
       index->addresses.insert(address_key(AF_INET, &a4));
     } else if (::inet_pton(AF_INET6, w[0].c_str(), &a6) > 0) {
       kind = HostsIndex::kV6;
@@ -150,9 +111,8 @@ struct Nsswitch {
   HostsSources sources = HostsSources::other;  // no line: "dns [!UNAVAIL=return] files"
 };
 
-void parse_nsswitch(const std::vector<std::vector<std::string>>& lines, Nsswitch* out,
-                    std::uint64_t) {
-  for (const auto& w : lines) {
+void parse_nsswitch(const std::vector<Words>& lines, Nsswitch* out, std::uint64_t) {
+  for (const Words& w : lines) {
     if (w[0] != "hosts:") continue;
     std::string joined;
     for (std::size_t i = 1; i < w.size(); ++i) joined += (i > 1 ? " " : "") + w[i];
@@ -163,22 +123,25 @@ void parse_nsswitch(const std::vector<std::vector<std::string>>& lines, Nsswitch
   }
 }
 
-struct GaiConf {
-  bool customised = false;
-};
-
 }  // namespace
 
 std::shared_ptr<const ResolverSettings> resolver_settings() {
   std::string path = env(kResolvConfEnv);
   if (path.empty()) path = "/etc/resolv.conf";
   const std::string servers = env(kDnsServersEnv);
-  const std::string key =
-      path + '\n' + servers + '\n' + env("RES_OPTIONS") + '\n' + env("LOCALDOMAIN");
+  const std::string key = servers + '\n' + env("RES_OPTIONS") + '\n' + env("LOCALDOMAIN");
   return cached<ResolverSettings>(path, key, [&](const auto& lines, ResolverSettings* s, auto g) {
-    parse_resolv_conf(lines, s, g);
+    s->generation = g;
     s->resolv_conf = path;
     s->servers_csv = servers;
+    for (const Words& w : lines) {
+      if (w[0] == "sortlist") s->glibc_only = "sortlist";
+      if (w[0] == "options") apply_options(s, Words(w.begin() + 1, w.end()));
+    }
+    std::istringstream res_options(env("RES_OPTIONS"));
+    Words words;
+    for (std::string word; res_options >> word;) words.push_back(std::move(word));
+    apply_options(s, words);
   });
 }
 
@@ -187,6 +150,9 @@ HostsSources hosts_sources() {
 }
 
 bool gai_conf_customised() {
+  struct GaiConf {
+    bool customised = false;
+  };
   return cached<GaiConf>(
              "/etc/gai.conf", "",
              [](const auto& lines, GaiConf* g, auto) { g->customised = !lines.empty(); })
