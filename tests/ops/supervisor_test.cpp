@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -127,6 +128,40 @@ TEST_CASE("crash to a replacement serving, with one worker: time until a request
   CHECK(pid_served(body) != worker);
   MESSAGE("one worker SIGKILLed: the next request was answered by its replacement " << ms
                                                                                     << " ms later");
+}
+
+TEST_CASE("a worker SIGKILLed under load: only the requests it had in flight fail") {
+  Supervised s;
+  start_supervised(s, 2);
+  constexpr int kClients = 16;  // each has at most one request in flight
+  std::atomic<bool> stop{false};
+  std::atomic<long long> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        if (fetch(s.app.address, "/slow?ms=20")) {
+          ++ok;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  const std::size_t mark = file_size(s.log);
+  // A worker that is accepting now (with accept on one shared socket, one may take most).
+  const pid_t victim = pid_served(fetch(s.app.address, "/pid"));
+  REQUIRE(victim > 0);
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  REQUIRE(wait_for_workers(s.log, 1, 10s, mark).size() == 1);
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (std::thread& t : clients) t.join();
+  MESSAGE("16 clients on 2 workers, one SIGKILLed: "
+          << failed.load() << " of " << ok.load() + failed.load() << " requests failed");
+  CHECK(failed.load() <= kClients);
+  CHECK(ok.load() > 100);
 }
 
 TEST_CASE("too many crashes within the interval stop the supervisor with status 1") {
