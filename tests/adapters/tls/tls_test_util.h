@@ -48,12 +48,13 @@ inline double seconds_since(co::Deadline start) {
 }
 
 // Cert: a self-signed EC P-256 certificate for CN=localhost with subjectAltName
-// DNS:localhost and IP:127.0.0.1 (so clients can verify either name), made with the OpenSSL
-// API. The PEM texts are also written to a fresh temp dir (cert.pem, key.pem), removed with
-// the object.
+// DNS:localhost and IP:127.0.0.1 (so clients can verify either name), or the names given,
+// made with the OpenSSL API. The PEM texts are also written to a fresh temp dir (cert.pem,
+// key.pem), removed with the object.
 class Cert {
  public:
-  Cert() {
+  explicit Cert(const std::string& cn = "localhost",
+                const std::string& subject_alt_names = "DNS:localhost,IP:127.0.0.1") {
     EVP_PKEY* key = EVP_EC_gen("P-256");
     REQUIRE(key != nullptr);
     X509* x = X509_new();
@@ -70,7 +71,7 @@ class Cert {
     REQUIRE(X509_set_pubkey(x, key) == 1);
     X509_NAME* name = X509_get_subject_name(x);
     REQUIRE(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                       reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
+                                       reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
                                        0) == 1);
     REQUIRE(X509_set_issuer_name(x, name) == 1);
     X509V3_CTX ctx;
@@ -80,7 +81,7 @@ class Cert {
     const std::pair<int, const char*> exts[] = {
         {NID_basic_constraints, "critical,CA:TRUE"},
         {NID_subject_key_identifier, "hash"},
-        {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"},
+        {NID_subject_alt_name, subject_alt_names.c_str()},
     };
     for (const auto& [nid, value] : exts) {
       X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);

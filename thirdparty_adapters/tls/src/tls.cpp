@@ -229,13 +229,26 @@ void Stream::reset() noexcept {
 
 Stream Stream::connect(SSL_CTX* ctx, int fd, const std::string& host) {
   FdGuard guard(fd);
+  const bool verify = (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) != 0;
+  // A trusted chain says only that some CA vouches for some name: without the name expected
+  // here, any publicly trusted certificate would do.
+  if (verify && host.empty()) {
+    throw Error(
+        "co::tls::Stream::connect: the context verifies peers but no host name was given to "
+        "check the certificate against (pass the host, or use a context made with "
+        "verify_peer = false)",
+        0, 0);
+  }
   Ssl ssl = new_ssl(ctx, fd);
   if (!host.empty()) {
     const bool ip = is_ip_address(host);
     // SNI carries names only (RFC 6066).
     if (!ip && SSL_set_tlsext_host_name(ssl.get(), host.c_str()) != 1)
       throw_setup("SSL_set_tlsext_host_name");
-    if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) {
+    if (verify) {
+      // "f*.example.com" is no name of ours (RFC 6125 6.4.3 leaves it to the client; browsers
+      // refuse it); "*.example.com" still covers one whole label.
+      SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str())
                         : SSL_set1_host(ssl.get(), host.c_str());
       if (ok != 1) throw_setup("setting the name to verify: " + host);

@@ -81,7 +81,9 @@ COFCGI_API Ctx server_context(const std::string& cert_chain_file, const std::str
 COFCGI_API Ctx server_context_pem(std::string_view cert_chain_pem, std::string_view key_pem);
 
 struct ClientOptions {
-  // Verify the server's certificate chain and (when Stream::connect gets a host) its name.
+  // Verify the server's certificate chain and its name: Stream::connect then needs the host
+  // name (or IP address) to check (partial wildcards such as f*.example.com match nothing).
+  // false: no verification at all, for callers that say so.
   bool verify_peer = true;
   // PEM file of the certificates to trust; empty: the system's (SSL_CTX_set_default_verify_paths).
   std::string ca_file;
@@ -103,8 +105,10 @@ class COFCGI_API Stream {
   // an orderly close.
   ~Stream();
 
-  // connect runs the client handshake. host (may be empty) is sent as SNI and, when the
-  // context verifies peers, must match the certificate (a name or an IP address).
+  // connect runs the client handshake. host is sent as SNI (names only) and, when the context
+  // verifies peers, must match the certificate (a name or an IP address); a verifying
+  // context with an empty host throws Error before the handshake (the fd is closed). host
+  // may be empty only with verify_peer = false.
   static Stream connect(SSL_CTX* ctx, int fd, const std::string& host = {});
   // accept runs the server handshake.
   static Stream accept(SSL_CTX* ctx, int fd);
