@@ -188,10 +188,12 @@ co::cgi::Router make_router(co::mysql::Pool& pool) {
 
 int main(int argc, char** argv) {
   try {
-    std::vector<std::string> rest;
-    co::cgi::ServerOptions options =
-        co::cgi::parse_server_args(argc, argv, &rest, examples::kMysqlArgsHelp);
-    co::mysql::Config config = examples::parse_mysql_args(rest);
+    // The option table: --mysql-* and --pool are rows like the server's, so a --config file
+    // ([mysql] table) sets them too.
+    co::mysql::Config config = examples::mysql_defaults();
+    co::cgi::AppOptions app;
+    examples::add_mysql_options(app, config);
+    const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
     // The handlers change no session state: keep the session (and its prepared statements)
     // from one lease to the next instead of resetting it (one round trip per request).
     config.reset_session = false;
