@@ -10,6 +10,7 @@
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
 #include "server_state.h"
+#include "status_page.h"
 #include "thread_context.h"
 
 namespace co::cgi::detail {
@@ -29,7 +30,8 @@ void log_handler_error(const Request& request, const char* what) {
 Outcome call_handler(const ServerState& server, RequestState& req, Request& request,
                      Response& response) {
   try {
-    server.handler(request, response);
+    // The status and ping paths are the server's own (status_page.h).
+    if (!answer_builtin_path(server, request, response)) server.handler(request, response);
     const bool over_limit = req.body.state() == BodyStream::State::over_limit;
     if (over_limit && !response.headers_sent()) response.send_error(413, "Payload Too Large\n");
     return Outcome::complete;
@@ -146,11 +148,18 @@ void start_request(Connection& conn, RequestState& req) {
   // not take the process's slots (max_requests_in_flight); a connection's own are capped by
   // max_requests_per_connection_in_flight and their bytes by max_buffered_params.
   conn.thread().server.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  ServerMonitor* monitor = conn.thread().server.monitor;
+  if (monitor != nullptr) monitor->counters().request_started();
   // The name stays valid until end_request, the coroutine's last act.
   const co::Options options = handler_coroutine(conn.server().options, req, "fastcgi request");
   conn.handlers().add();
-  co::go(options, [&conn, &req] {
-    run_handler(conn.server(), conn.thread().protocol_log, req);
+  co::go(options, [&conn, &req, monitor] {
+    {
+      // Seen by the status page and the slow log while the handler runs (request_registry.h).
+      const InFlightScope in_flight(conn.thread().in_flight, req.in_flight, req);
+      run_handler(conn.server(), conn.thread().protocol_log, req);
+    }
+    if (monitor != nullptr) monitor->counters().request_ended();
     end_request(conn, req);
     conn.handlers().done();
   });

@@ -14,6 +14,7 @@
 #include "cofcgi/cgi/request.h"
 #include "cofcgi/runtime/wait_queue.h"
 #include "request_phase.h"
+#include "request_registry.h"
 
 namespace co::cgi::detail {
 
@@ -66,6 +67,7 @@ struct RequestState {
   std::size_t bytes_out = 0;  // body bytes sent
   int status = 0;             // the HTTP status sent
   std::string label;          // "fastcgi request GET /uri": the handler coroutine's name
+  InFlight in_flight;         // its entry in the thread's RequestRegistry while the handler runs
 };
 
 }  // namespace co::cgi::detail

@@ -33,7 +33,9 @@
 #include "server_logs.h"
 #include "server_state.h"
 #include "signals.h"
+#include "status_monitor.h"
 #include "supervisor.h"
+#include "thread_monitor.h"
 #include "thread_context.h"
 #include "worker.h"
 
@@ -77,6 +79,8 @@ struct Server::Impl {
   // worker), or systemd / a reloading master (inherited_sockets.h).
   std::optional<detail::WorkerRole> worker;
   std::optional<detail::Listener> inherited;
+  // Status page, slow log, watchdog (status_monitor.h); state.monitor points at it.
+  std::unique_ptr<detail::ServerMonitor> monitor;
   co::UniqueFd reload_ready;  // started by a reload without workers: tell the old master
 
   void open();
@@ -109,6 +113,7 @@ void Server::Impl::open() {
     detail::register_cgi_environment();
   }
   threads_to_drain.store(state.options.threads);
+  monitor->start(listener.fd.get());
 }
 
 // announce_serving: every thread accepts; a worker tells its supervisor, a process started
@@ -129,6 +134,7 @@ void Server::Impl::serve_thread(bool is_main, detail::StopSignals* signals) {
     threads.push_back(ThreadHandle{co::Executor::current(), &ctx});
   }
   threads_ready.notify_all();
+  const detail::ThreadMonitor monitoring(state.monitor, ctx);  // until co::run() is over
   co::go([&ctx] { detail::accept_loop(ctx); });
   if (is_main) co::go([this, signals] { watch_for_stop(signals); });
   co::run();
@@ -198,6 +204,8 @@ void Server::Impl::wait_for_drain() {
 Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->state.options = std::move(options);
   impl_->state.handler = std::move(handler);
+  impl_->monitor = std::make_unique<detail::ServerMonitor>(impl_->state.options);
+  impl_->state.monitor = impl_->monitor.get();
   if (impl_->state.options.threads < 1) throw std::invalid_argument("threads must be at least 1");
   impl_->stop_eventfd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!impl_->stop_eventfd) throw std::system_error(errno, std::generic_category(), "eventfd");
@@ -208,6 +216,10 @@ Server::~Server() = default;
 void Server::stop() {
   const std::uint64_t one = 1;
   (void)::write(impl_->stop_eventfd.get(), &one, sizeof one);
+}
+
+void Server::add_status_section(std::string name, StatusSection section) {
+  impl_->monitor->add_section(std::move(name), std::move(section));
 }
 
 std::string Server::bound_address() const {

@@ -121,6 +121,16 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
                   "getenv(\"QUERY_STRING\") & co. per request (needs cofcgi::hooks)"),
       flag_option("handle-signals", &o.handle_signals,
                   "SIGTERM/SIGINT drain, SIGUSR1 reopens the logs (false: the app's own)"),
+      text_option("status-path", &o.status_path, "PATH",
+                  "answer the status page here (?json ?prometheus ?full ?coroutines; empty: off)"),
+      text_option("ping-path", &o.ping_path, "PATH", "answer ping-response here (empty: off)"),
+      text_option("ping-response", &o.ping_response, "TEXT", "the ping path's answer"),
+      millis_option("slow-request-timeout", &o.slow_request_timeout,
+                    "log a request running this long, with its backtrace (0: off)"),
+      integer_option("slow-log-rate", &o.slow_log_rate, 1, 1 << 20,
+                     "slow-log entries per second at most (the rest are counted)"),
+      millis_option("watchdog-timeout", &o.watchdog_timeout,
+                    "log what a thread runs when it has not switched this long (0: off)"),
   };
   return rows;
 }

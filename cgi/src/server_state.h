@@ -14,6 +14,8 @@
 
 namespace co::cgi::detail {
 
+class ServerMonitor;
+
 struct ServerState {
   ServerOptions options;
   Handler handler;
@@ -23,6 +25,7 @@ struct ServerState {
   std::atomic<std::size_t> requests_in_flight{0};  // requests whose handler runs
   std::atomic<std::size_t> buffered_body{0};       // every BodyBudget's bytes
   std::atomic<std::size_t> buffered_params{0};     // every request's PARAMS bytes
+  ServerMonitor* monitor = nullptr;  // status, slow log, watchdog (status_monitor.h); null: CGI
   std::unique_ptr<AccessLog> access_log;           // null: off (server_logs.h)
 };
 

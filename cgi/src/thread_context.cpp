@@ -17,6 +17,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
 #include "connection_reader.h"
+#include "status_monitor.h"
 
 namespace co::cgi::detail {
 namespace {
@@ -80,6 +81,7 @@ void admit(ThreadContext& ctx, co::UniqueFd fd, const sockaddr_storage& peer) {
                          server.options.max_connections);
     return;
   }
+  count(server.monitor, &WorkerCounters::accepted_connections);
   if (server.listen_is_tcp) {
     const int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

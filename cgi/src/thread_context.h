@@ -9,6 +9,7 @@
 
 #include "connection.h"
 #include "rate_limited_log.h"
+#include "request_registry.h"
 #include "server_state.h"
 
 namespace co::cgi::detail {
@@ -39,6 +40,7 @@ struct ThreadContext {
   RateLimitedLog refused_log;   // connections refused (max_connections, FCGI_WEB_SERVER_ADDRS)
   RateLimitedLog overload_log;  // requests refused with FCGI_OVERLOADED
   RateLimitedLog protocol_log;  // malformed input, limits, deadlines
+  RequestRegistry in_flight;    // requests whose handler runs (status page, slow log)
 };
 
 // accept_loop accepts connections until the thread drains, one coroutine each.

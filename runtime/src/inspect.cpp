@@ -121,8 +121,10 @@ void describe_wait(const CoroutineInfo& info, char* out, std::size_t size) {
     case WaitKind::none: std::snprintf(out, size, "co:: primitive"); return;
     case WaitKind::sleep: std::snprintf(out, size, "sleep"); return;
     case WaitKind::poll:
-      std::snprintf(out, size, "poll %u fd%s (first fd %d)", w.fd_count, w.fd_count == 1 ? "" : "s",
-                    w.fd);
+      // One fd (libmariadb, OpenSSL and libcurl wait with poll before they read): said the
+      // way a wait_fd is, since what it waits for is the same recv or send.
+      if (w.fd_count == 1) break;
+      std::snprintf(out, size, "poll %u fds (first fd %d)", w.fd_count, w.fd);
       return;
     case WaitKind::fd: break;
   }

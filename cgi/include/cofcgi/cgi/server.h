@@ -9,6 +9,7 @@
 #include "cofcgi/cgi/handler.h"
 #include "cofcgi/cgi/router.h"
 #include "cofcgi/cgi/server_options.h"
+#include "cofcgi/cgi/status.h"
 #include "cofcgi/runtime/export.h"
 
 namespace co::cgi {
@@ -31,6 +32,9 @@ class COFCGI_API Server {
   // bound_address is where the server listens once run() bound its socket ("127.0.0.1:40123"),
   // "" before; callable from any thread (poll it to learn a port chosen with ":0").
   std::string bound_address() const;
+  // add_status_section adds a named block of figures to the status page (status.h); call it
+  // before run(). `section` runs once per page, on the thread that renders it.
+  void add_status_section(std::string name, StatusSection section);
 
   struct Impl;
 

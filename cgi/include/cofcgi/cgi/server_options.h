@@ -95,6 +95,21 @@ struct ServerOptions {
   std::string group;
   // The supervisor's pid, written when it serves (a reload writes the new master's).
   std::string pid_file;
+
+  // Seeing inside (README "Operate"). The server answers these paths itself, before the
+  // handler; empty: off. status_path: counters, the accept queue, coroutines, ?full for every
+  // request in flight and what it waits on, ?json / ?prometheus / ?openmetrics, ?coroutines
+  // for a dump with backtraces (cgi/src/status_page.h). ping_path answers ping_response.
+  std::string status_path;
+  std::string ping_path;
+  std::string ping_response = "pong";
+  // A request running past slow_request_timeout (0: off) gets one slow-log entry with its
+  // handler's backtrace, at most slow_log_rate entries per second (cgi/src/slow_log.h).
+  std::chrono::milliseconds slow_request_timeout{0};
+  std::size_t slow_log_rate = 10;
+  // A server thread that has not switched coroutines for watchdog_timeout (0: off) gets its
+  // backtrace logged: a CPU-bound handler or a blocking call the hooks do not cover.
+  std::chrono::milliseconds watchdog_timeout{0};
 };
 
 // parse_server_args reads the command line every app takes, and the TOML file it names with

@@ -68,9 +68,10 @@ COFCGI_API void for_each_coroutine(const std::function<void(CoroutineHandle)>& f
 
 // describe_wait writes what a parked coroutine waits on into out (at most size bytes,
 // NUL-terminated), the way an operator reads it: "recv fd 12 from 127.0.0.1:3306",
-// "accept fd 5 on 127.0.0.1:9000", "poll 3 fds", "sleep", "co:: primitive". The call name
-// comes from the fd (a socket read is a recv: the hooks make it one), the peer from
-// getpeername; both are looked up now, not when the coroutine parked.
+// "accept fd 5 on 127.0.0.1:9000", "poll 3 fds (first fd 7)", "sleep", "co:: primitive".
+// The call name comes from the fd and the direction (a socket read is a recv: the hooks make
+// it one; a poll on one fd, as libmariadb makes before it reads, is said the same way), the
+// peer from getpeername; both are looked up now, not when the coroutine parked.
 COFCGI_API void describe_wait(const CoroutineInfo& info, char* out, std::size_t size);
 
 // ThreadActivity: a scheduler's heartbeat, readable from any thread. The event loop bumps
