@@ -2,11 +2,13 @@
 
 #include <time.h>
 
+#include <chrono>
 #include <exception>
 #include <string>
 
 #include "cgi_environment.h"
 #include "cofcgi/cgi/response.h"
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
 #include "server_state.h"
@@ -17,7 +19,7 @@ namespace co::cgi::detail {
 namespace {
 
 // How a handler ended, seen from the response.
-enum class Outcome { complete, failed };
+enum class Outcome { complete, failed, timed_out };
 
 void log_handler_error(const Request& request, const char* what) {
   co::log_printf(co::LogLevel::error, "handler threw for \"%.*s %.*s\": %s",
@@ -25,13 +27,43 @@ void log_handler_error(const Request& request, const char* what) {
                  static_cast<int>(request.uri().size()), request.uri().data(), what);
 }
 
+// request_deadline: request_timeout counted from the request's start (BEGIN_REQUEST, or a
+// CGI run's start); 0 is none.
+co::Deadline request_deadline(const ServerOptions& o, const RequestState& req) {
+  if (o.request_timeout.count() <= 0) return co::kNoDeadline;
+  const co::Deadline start = req.started_ns != 0 ? req.started_ns : co::now_ns();
+  return start + std::chrono::duration_cast<std::chrono::nanoseconds>(o.request_timeout).count();
+}
+
+bool past_deadline(const RequestState& req) {
+  return req.deadline != co::kNoDeadline && co::now_ns() >= req.deadline;
+}
+
+// after_throw: the handler threw. Aborted, its error is the abort's doing (its calls were
+// cancelled) and nothing more goes out; past the deadline it is the timeout's (504); else
+// it is the handler's own: logged, and 500 if nothing was sent yet.
+Outcome after_throw(RequestState& req, const Request& request, Response& response,
+                    const char* what) {
+  if (req.aborted()) return Outcome::complete;
+  if (past_deadline(req)) return Outcome::timed_out;
+  log_handler_error(request, what);
+  if (response.headers_sent()) return Outcome::failed;
+  response.send_error(500, "Internal Server Error\n");
+  return Outcome::complete;
+}
+
 // call_handler runs the handler, turning what it throws into a response when nothing was
-// sent yet; `failed` when part of a response went out and the rest cannot follow.
+// sent yet; `failed` when part of a response went out and the rest cannot follow;
+// `timed_out` when the request's deadline passed before a response header went out.
 Outcome call_handler(const ServerState& server, RequestState& req, Request& request,
                      Response& response) {
+  // Past the deadline every blocking call of the handler fails (ETIMEDOUT; cofcgi/runtime/
+  // cancel.h): a stuck backend cannot hold the request, a trickled body neither.
+  const auto deadline = co::DeadlineScope::until(req.deadline);
   try {
     // The status and ping paths are the server's own (status_page.h).
     if (!answer_builtin_path(server, request, response)) server.handler(request, response);
+    if (past_deadline(req) && !response.headers_sent()) return Outcome::timed_out;
     const bool over_limit = req.body.state() == BodyStream::State::over_limit;
     if (over_limit && !response.headers_sent()) response.send_error(413, "Payload Too Large\n");
     return Outcome::complete;
@@ -43,18 +75,22 @@ Outcome call_handler(const ServerState& server, RequestState& req, Request& requ
     else
       return Outcome::failed;
   } catch (const std::exception& e) {
-    log_handler_error(request, e.what());
-    if (!response.headers_sent())
-      response.send_error(500, "Internal Server Error\n");
-    else
-      return Outcome::failed;
+    return after_throw(req, request, response, e.what());
   } catch (...) {
-    log_handler_error(request, "something not derived from std::exception");
-    if (!response.headers_sent())
-      response.send_error(500, "Internal Server Error\n");
-    else
-      return Outcome::failed;
+    return after_throw(req, request, response, "something not derived from std::exception");
   }
+  return Outcome::complete;
+}
+
+// answer_timeout: 504 when nothing was sent yet, else the response is cut short.
+Outcome answer_timeout(const ServerOptions& o, RateLimitedLog& protocol_log,
+                       const RequestState& req, Response& response) {
+  const bool sent = response.headers_sent();
+  protocol_log.warn("request %u (%s) ran past request_timeout (%lld ms); %s", req.id,
+                    req.label.c_str(), static_cast<long long>(o.request_timeout.count()),
+                    sent ? "its response is cut short" : "504");
+  if (sent) return Outcome::failed;
+  response.send_error(504, "Gateway Timeout\n");
   return Outcome::complete;
 }
 
@@ -93,6 +129,11 @@ void log_access(AccessLog& log, const RequestState& req, const Request& request,
 }  // namespace
 
 void run_handler(const ServerState& server, RateLimitedLog& protocol_log, RequestState& req) {
+  // Aborting the request cancels this coroutine from now on (RequestState::move_to); one
+  // aborted before its handler first ran is cancelled here.
+  req.handler = co::CancelHandle::current();
+  if (req.aborted()) req.handler.cancel();
+  req.deadline = request_deadline(server.options, req);
   Request request(&req);
   Response response(&req);
   if (server.options.cgi_environment) export_cgi_environment(req);
@@ -101,6 +142,11 @@ void run_handler(const ServerState& server, RateLimitedLog& protocol_log, Reques
     answer_rejection(server.options, protocol_log, req, response);
   else
     outcome = call_handler(server, req, request, response);
+  // The last write (504, END_REQUEST) must be able to wait even in a cancelled coroutine;
+  // write_timeout bounds it.
+  const co::CancelShield shield;
+  if (outcome == Outcome::timed_out)
+    outcome = answer_timeout(server.options, protocol_log, req, response);
   if (outcome == Outcome::failed)
     req.sink.cut_short(req);
   else

@@ -22,6 +22,9 @@ void RequestState::move_to(RequestPhase next) {
                            " to " + phase_name(next));
   }
   phase = next;
+  // ABORT_REQUEST, a web server that hung up, a response cut short: nobody reads what the
+  // handler would still do, so its blocking calls fail from now on (ECANCELED).
+  if (next == RequestPhase::aborted) handler.cancel();
 }
 
 }  // namespace co::cgi::detail

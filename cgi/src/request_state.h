@@ -12,6 +12,7 @@
 #include "body_stream.h"
 #include "byte_charge.h"
 #include "cofcgi/cgi/request.h"
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/wait_queue.h"
 #include "request_phase.h"
 #include "request_registry.h"
@@ -48,7 +49,8 @@ struct RequestState {
   RequestState& operator=(const RequestState&) = delete;
 
   // move_to changes the phase along an edge of request_phase.h; anything else is a bug in
-  // the server and throws std::logic_error.
+  // the server and throws std::logic_error. Moving to `aborted` cancels the handler's
+  // coroutine (cofcgi/runtime/cancel.h): its current and next blocking calls fail at once.
   void move_to(RequestPhase next);
   bool aborted() const { return phase == RequestPhase::aborted; }
 
@@ -68,6 +70,8 @@ struct RequestState {
   int status = 0;             // the HTTP status sent
   std::string label;          // "fastcgi request GET /uri": the handler coroutine's name
   InFlight in_flight;         // its entry in the thread's RequestRegistry while the handler runs
+  co::CancelHandle handler;   // the handler's coroutine, from when it starts
+  co::Deadline deadline = co::kNoDeadline;  // started_ns + request_timeout (none: no limit)
 };
 
 }  // namespace co::cgi::detail

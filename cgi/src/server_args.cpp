@@ -107,6 +107,8 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
       millis_option("record-timeout", &o.record_timeout, "a record's first byte to its last"),
       millis_option("body-timeout", &o.body_timeout, "longest pause in a request body"),
       millis_option("write-timeout", &o.write_timeout, "a web server that stops reading"),
+      millis_option("request-timeout", &o.request_timeout,
+                    "BEGIN_REQUEST to the handler's end; past it 504 (0: none)"),
       millis_option("grace-period", &o.grace_period,
                     "SIGTERM: how long requests in flight may finish"),
       text_option("error-log", &o.error_log, "PATH",

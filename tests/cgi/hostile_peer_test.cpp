@@ -35,6 +35,7 @@
 #include "cofcgi/cgi/request.h"
 #include "cofcgi/cgi/response.h"
 #include "cofcgi/cgi/server.h"
+#include "cofcgi/runtime/cancel.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/sleep.h"
 #include "leak_check.h"
@@ -136,7 +137,8 @@ struct Seen {
 };
 
 // The handler every test here uses:
-//   /hold?ms=N  never reads the body; runs until released (or N ms), counting how many run
+//   /hold?ms=N  never reads the body; runs until released (or N ms), even when aborted,
+//               counting how many run
 //   /body       reads the whole body, answers its size
 //   /stream     streams a first part (flush) without reading the body, then the rest
 //   anything    "hello PATH"
@@ -152,6 +154,10 @@ co::cgi::Handler hostile_handler(Seen* seen) {
       while (now > seen_max && !seen->max_running.compare_exchange_weak(seen_max, now)) {
       }
       const auto until = Clock::now() + milliseconds(std::stoi(req.query("ms").value_or("3000")));
+      // Holds on even when its request is aborted (which cancels the coroutine): it stands
+      // for a handler that does not stop at once (busy computing, or cleaning up in a
+      // shield), which the caps must still count.
+      const co::CancelShield keep_holding;
       while (!seen->release.load() && Clock::now() < until) co::sleep_for(milliseconds(20));
       seen->running.fetch_sub(1);
       seen->finished.fetch_add(1);

@@ -55,6 +55,11 @@ struct ServerOptions {
   std::chrono::milliseconds record_timeout{10000};  // a record's first byte to its last
   std::chrono::milliseconds body_timeout{60000};    // between two parts of an unfinished body
   std::chrono::milliseconds write_timeout{60000};   // a peer that stops reading
+  // A request's whole life, from BEGIN_REQUEST (a CGI run: its start) to the end of its
+  // handler; 0: none. Past it the handler's blocking calls fail (ETIMEDOUT; a MySQL call
+  // with an error) and the answer is 504, or the response is cut short if part of it went
+  // out (cgi/README.md "Request deadlines and cancellation").
+  std::chrono::milliseconds request_timeout{300000};
   std::chrono::milliseconds grace_period{10000};    // SIGTERM: in-flight requests may finish
 
   // Logs (cgi/README.md "Logs"). The error log: every co::log_printf line, with a timestamp,
