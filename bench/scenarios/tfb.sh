@@ -5,7 +5,7 @@
 # MariaDB (examples/techempower_schema.sql; lower_case_table_names=1, utf8 server charset as
 # TFB's my.cnf), for each test type: json, plaintext, db, queries (?queries=20), fortunes,
 # updates (?queries=20). Contenders:
-#   cofcgi      examples/techempower --threads TFB_THREADS (2) --pool TFB_POOL (per thread),
+#   cofcgi      examples/techempower --threads TFB_THREADS (2) --pool TFB_POOL (32, in all),
 #               behind upstream keepalive TFB_CONNS + 16 (it multiplexes kept connections);
 #   php-N       bench/peers/tfb_php/*.php (PDO, persistent connections, one UPDATE per row:
 #               what TFB's frameworks/PHP/php entry does) on php-fpm, pm static with N
@@ -19,7 +19,7 @@
 # mariadbd, per request.
 #
 # Environment: TFB_TESTS ("json plaintext db queries fortunes updates"), TFB_THREADS (2),
-# TFB_POOL (16), TFB_CONNS (256: wrk -c), TFB_PHP_CHILDREN ("32 128"), TFB_CPUS (the CPU list
+# TFB_POOL (32), TFB_CONNS (256: wrk -c), TFB_PHP_CHILDREN ("32 128"), TFB_CPUS (the CPU list
 # every process is pinned to; default all: MariaDB's own CPU matters here).
 
 # bench/run sets root, build, tmp, prio, started_pid, ...; private_mariadb.sh sets mariadb_*:
@@ -149,7 +149,7 @@ tfb_settle() {
 scenario_tfb() {
   tests="${TFB_TESTS:-json plaintext db queries fortunes updates}"
   threads="${TFB_THREADS:-2}"
-  pool="${TFB_POOL:-16}"
+  pool="${TFB_POOL:-32}"
   tconns="${TFB_CONNS:-256}"
   children="${TFB_PHP_CHILDREN:-32 128}"
   cpus="${TFB_CPUS:-0-$(($(nproc) - 1))}"
@@ -172,7 +172,7 @@ scenario_tfb() {
   local n max_children=0
   for n in $children; do ((n > max_children)) && max_children=$n; done
   # Every contender's connections at once: cofcgi's pools and every php-fpm child.
-  start_private_mariadb "$tmp/db" "$cpus" $((threads * pool + 2 * max_children + 300)) \
+  start_private_mariadb "$tmp/db" "$cpus" $((pool + 2 * max_children + 300)) \
     --lower-case-table-names=1 --character-set-server=utf8 --collation-server=utf8_general_ci
   local client
   client="$(command -v mariadb || command -v mysql)"
@@ -191,7 +191,7 @@ scenario_tfb() {
     web_port[$k]="$(free_port)"
     app_port[$k]="$(free_port)"
   done
-  label_of[cofcgi]="cofcgi, $threads threads, pool $pool/thread"
+  label_of[cofcgi]="cofcgi, $threads threads, pool $pool"
   for n in $children; do label_of[php-$n]="php-fpm, $n children"; done
 
   # shellcheck disable=SC2086
@@ -256,7 +256,7 @@ scenario_tfb() {
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$k" "$rps" "$p50" \
           "$p99" "${non2xx:-0}" "${serr:-0}" "$reqs" "$secs" $((a1 - a0)) $((n1 - n0)) $((d1 - d0)) >>"$raw"
         log "  $rps req/s, p99 $p99 ms, non-2xx ${non2xx:-0}, socket errors ${serr:-0}, app CPU" \
-          "$(awk -v a=$((a1 - a0)) -v q="$reqs" -v c="$clk_tck" 'BEGIN {printf "%.0f", q > 0 ? 1e6 * a / c / q : 0}') us/request"
+          "$(awk -v a=$((a1 - a0)) -v q="$reqs" -v c="$clk_tck" 'BEGIN {printf "%.0f", (q > 0) ? 1e6 * a / c / q : 0}') us/request"
       done
     done
   done
