@@ -113,6 +113,16 @@ const Option* CommandLine::find_flag(std::string_view name) const {
   return nullptr;
 }
 
+std::string CommandLine::unknown_argument(const std::string& arg) const {
+  std::vector<std::string> flags;
+  for (const Option& row : rows_) flags.push_back("--" + row.flag);
+  for (const Builtin& b : kBuiltins)
+    flags.emplace_back(std::string_view(b.flag).substr(0, std::string_view(b.flag).find(' ')));
+  const std::string near = closest_name(arg, flags);
+  return "unknown argument " + arg + (near.empty() ? "" : " (did you mean " + near + "?)") +
+         "; --help lists the options";
+}
+
 void CommandLine::parse(std::vector<std::string>* rest, const std::string& extra_help) {
   std::string config;
   for (std::size_t i = 0; i < args_.size(); ++i) {
@@ -153,7 +163,7 @@ void CommandLine::apply_argument(std::size_t& i, std::vector<std::string>* rest)
   }
   const Option* row = find_flag(arg);
   if (row == nullptr) {
-    if (rest == nullptr) throw std::invalid_argument("unknown argument " + arg + " (try --help)");
+    if (rest == nullptr) throw std::invalid_argument(unknown_argument(arg));
     rest->push_back(args_[i]);
     return;
   }

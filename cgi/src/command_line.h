@@ -31,6 +31,7 @@ class CommandLine {
  private:
   const Option* find_flag(std::string_view name) const;
   void apply_argument(std::size_t& i, std::vector<std::string>* rest);
+  std::string unknown_argument(const std::string& arg) const;
 
   std::string program_;
   std::vector<std::string> args_;  // without the program and a CGI host's search words

@@ -199,6 +199,9 @@ TEST_CASE("bad values on the command line name the flag") {
   CHECK(parse_error({"--socket-mode", "0999"}).find("--socket-mode: needs an octal") == 0);
   CHECK(parse_error({"--max-body"}).find("--max-body needs a value") == 0);
   CHECK(parse_error({"--no-such-flag"}).find("unknown argument --no-such-flag") == 0);
+  CHECK(
+      parse_error({"--thread", "2"}).find("unknown argument --thread (did you mean --threads?)") ==
+      0);
 }
 
 TEST_CASE("every option round-trips from the config file and from the command line") {
