@@ -106,6 +106,7 @@ class Supervisor {
 
 Supervisor::Supervisor(const ServerOptions& options, Listener listener)
     : options_(options), listener_(std::move(listener)) {
+  check_credentials(options_);
   unix_path_ = listener_.unix_path;
   listener_.unix_path.clear();
   sigset_t mask;

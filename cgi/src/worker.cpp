@@ -25,34 +25,50 @@ bool numeric(const std::string& text, unsigned long* out) {
   return !text.empty() && *end == '\0';
 }
 
-// drop_privileges: group first (setgid needs the privilege setuid gives up), with the
-// user's supplementary groups.
-void drop_privileges(const std::string& user, const std::string& group) {
-  if (user.empty() && group.empty()) return;
+// Credentials: what a worker becomes (resolve_credentials), applied by drop_privileges.
+struct Credentials {
+  bool change = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool set_uid = false;
+  std::string user_name;  // for initgroups: the user's supplementary groups
+};
+
+Credentials resolve_credentials(const std::string& user, const std::string& group) {
+  Credentials c;
+  c.change = !user.empty() || !group.empty();
+  c.uid = ::getuid();
+  c.gid = ::getgid();
   unsigned long n = 0;
-  uid_t uid = ::getuid();
-  gid_t gid = ::getgid();
-  std::string user_name;
   if (!user.empty()) {
-    const passwd* pw =
-        numeric(user, &n) ? ::getpwuid(static_cast<uid_t>(n)) : ::getpwnam(user.c_str());
-    if (pw == nullptr && !numeric(user, &n))
+    const bool is_number = numeric(user, &n);
+    const passwd* pw = is_number ? ::getpwuid(static_cast<uid_t>(n)) : ::getpwnam(user.c_str());
+    if (pw == nullptr && !is_number)
       throw std::invalid_argument("--user: no user named '" + user + "'");
-    uid = pw != nullptr ? pw->pw_uid : static_cast<uid_t>(n);
-    gid = pw != nullptr ? pw->pw_gid : gid;
-    if (pw != nullptr) user_name = pw->pw_name;
+    c.uid = pw != nullptr ? pw->pw_uid : static_cast<uid_t>(n);
+    c.gid = pw != nullptr ? pw->pw_gid : c.gid;
+    c.set_uid = true;
+    if (pw != nullptr) c.user_name = pw->pw_name;
   }
   if (!group.empty()) {
+    const bool is_number = numeric(group, &n);
     const struct group* gr =
-        numeric(group, &n) ? ::getgrgid(static_cast<gid_t>(n)) : ::getgrnam(group.c_str());
-    if (gr == nullptr && !numeric(group, &n))
+        is_number ? ::getgrgid(static_cast<gid_t>(n)) : ::getgrnam(group.c_str());
+    if (gr == nullptr && !is_number)
       throw std::invalid_argument("--group: no group named '" + group + "'");
-    gid = gr != nullptr ? gr->gr_gid : static_cast<gid_t>(n);
+    c.gid = gr != nullptr ? gr->gr_gid : static_cast<gid_t>(n);
   }
-  if (!user_name.empty() && ::initgroups(user_name.c_str(), gid) != 0) fail("initgroups");
-  if (user_name.empty() && ::setgroups(0, nullptr) != 0 && errno != EPERM) fail("setgroups");
-  if (::setgid(gid) != 0) fail("setgid " + std::to_string(gid));
-  if (!user.empty() && ::setuid(uid) != 0) fail("setuid " + std::to_string(uid));
+  return c;
+}
+
+// drop_privileges: group first (setgid needs the privilege setuid gives up), with the
+// user's supplementary groups.
+void drop_privileges(const Credentials& c) {
+  if (!c.change) return;
+  if (!c.user_name.empty() && ::initgroups(c.user_name.c_str(), c.gid) != 0) fail("initgroups");
+  if (c.user_name.empty() && ::setgroups(0, nullptr) != 0 && errno != EPERM) fail("setgroups");
+  if (::setgid(c.gid) != 0) fail("setgid " + std::to_string(c.gid));
+  if (c.set_uid && ::setuid(c.uid) != 0) fail("setuid " + std::to_string(c.uid));
 }
 
 }  // namespace
@@ -62,7 +78,11 @@ void enter_worker(const ServerOptions& options, pid_t supervisor) {
   // this misses (a supervisor that died before this line, or is not our parent thread).
   (void)::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != supervisor) std::_Exit(1);
-  drop_privileges(options.user, options.group);
+  drop_privileges(resolve_credentials(options.user, options.group));
+}
+
+void check_credentials(const ServerOptions& options) {
+  (void)resolve_credentials(options.user, options.group);
 }
 
 void tell_serving(WorkerRole& role) {

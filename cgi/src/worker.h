@@ -23,6 +23,10 @@ struct WorkerRole {
 // (and exits if it already has), then drops to options.user/group. Throws
 // std::invalid_argument for an unknown user or group, std::system_error when dropping fails.
 void enter_worker(const ServerOptions& options, pid_t supervisor);
+// check_credentials: in the supervisor, before any fork: --user/--group name someone (throws
+// std::invalid_argument like enter_worker), so a typo stops the start instead of making every
+// worker fail.
+void check_credentials(const ServerOptions& options);
 
 // tell_serving: the worker's threads all accept; the supervisor counts it as serving.
 void tell_serving(WorkerRole& role);

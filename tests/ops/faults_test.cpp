@@ -3,6 +3,7 @@
 // connections keep coming (it serves those it has, says so once, and recovers).
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,6 +85,40 @@ TEST_CASE("a worker out of fds keeps serving its connections, and accepts again 
   CHECK(body == std::optional<std::string>("ok /again\n"));
   CHECK_FALSE(app.wait_exit(0ms).has_value());
   CHECK(count_in_log(log, "killed by signal") == 0);
+}
+
+}  // namespace
+
+namespace {
+
+using namespace cgi_test;
+using namespace ops_test;
+
+TEST_CASE("--user: workers drop to it; an unknown user stops the start before any fork") {
+  const RunResult bad = run_program({COFCGI_TEST_SERVER_EXE, "--listen", "127.0.0.1:0", "--workers",
+                                     "2", "--user", "no-such-user-cofcgi"},
+                                    "", 20s);
+  CHECK(WIFEXITED(bad.status));
+  CHECK(WEXITSTATUS(bad.status) != 0);
+  CHECK_MESSAGE(bad.err.find("no user named 'no-such-user-cofcgi'") != std::string::npos, bad.err);
+  CHECK(bad.err.find("worker") == std::string::npos);  // nothing was forked
+
+  if (::geteuid() != 0) {
+    MESSAGE("not root: dropping privileges not checked");
+    return;
+  }
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);  // the log file is opened by the supervisor (root)
+  App app = start_app(COFCGI_TEST_SERVER_EXE, "127.0.0.1:0",
+                      {"--workers", "1", "--user", "nobody", "--group", "nogroup"},
+                      dir.path() + "/server.log");
+  const pid_t worker = pid_served(fetch(app.address, "/pid"));
+  REQUIRE(worker > 0);
+  const std::string status = read_file("/proc/" + std::to_string(worker) + "/status");
+  CHECK_MESSAGE(status.find("\nUid:\t65534\t65534\t65534\t65534") != std::string::npos, status);
+  CHECK_MESSAGE(status.find("\nGid:\t65534\t65534\t65534\t65534") != std::string::npos, status);
+  const std::string own = read_file("/proc/" + std::to_string(app.child->pid()) + "/status");
+  CHECK(own.find("\nUid:\t0\t") != std::string::npos);  // the supervisor stays root
 }
 
 }  // namespace
