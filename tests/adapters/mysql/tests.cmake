@@ -22,3 +22,9 @@ cofcgi_add_test_binary(mysql_adapter_tests
   LIBS cofcgi_adapters cofcgi_test_mariadb_server
   TIMEOUT 120)
 target_include_directories(mysql_adapter_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+# tls_test: MariaDB over TLS, with the TLS tests' certificate maker.
+if(NOT TARGET OpenSSL::SSL)
+  find_package(OpenSSL 3.0 REQUIRED COMPONENTS SSL Crypto)
+endif()
+target_include_directories(mysql_adapter_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../tls)
+target_link_libraries(mysql_adapter_tests PRIVATE OpenSSL::SSL OpenSSL::Crypto)
