@@ -478,13 +478,13 @@ COFCGI_NETDB_API int getnameinfo(const sockaddr* __restrict sa, socklen_t salen,
 }
 
 COFCGI_NETDB_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,
-                               int anslen) {
+                               int anslen) __THROW {
   if (!co::hooks_active()) return R().res_query(name, dns_class, type, answer, anslen);
   return res_in_coroutine(false, name, dns_class, type, answer, anslen);
 }
 
 COFCGI_NETDB_API int res_search(const char* name, int dns_class, int type, unsigned char* answer,
-                                int anslen) {
+                                int anslen) __THROW {
   if (!co::hooks_active()) return R().res_search(name, dns_class, type, answer, anslen);
   return res_in_coroutine(true, name, dns_class, type, answer, anslen);
 }

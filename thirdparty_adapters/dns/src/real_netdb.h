@@ -1,25 +1,22 @@
-// glibc's own name-resolution functions, behind the ones this library exports: looked up
-// with dlsym(RTLD_NEXT) when the library loads (and on first use, for calls made from other
+// glibc's own resolver functions, behind the ones this library exports: looked up with
+// dlsym(RTLD_NEXT) when the library loads (and on first use, for calls made from other
 // libraries' constructors). A missing one aborts loudly.
 #pragma once
 
 #include <netdb.h>
-#include <sys/socket.h>
+#include <resolv.h>
 
 namespace co::dns::real {
 
+#define COFCGI_DNS_REAL_FUNCTIONS(X)                                                        \
+  X(getaddrinfo)                                                                            \
+  X(freeaddrinfo) X(gethostbyname) X(gethostbyname2) X(gethostbyname_r) X(gethostbyname2_r) \
+      X(gethostbyaddr) X(gethostbyaddr_r) X(getnameinfo) X(res_query) X(res_search)
+
 struct Functions {
-  decltype(&::getaddrinfo) getaddrinfo;
-  decltype(&::freeaddrinfo) freeaddrinfo;
-  decltype(&::gethostbyname) gethostbyname;
-  decltype(&::gethostbyname2) gethostbyname2;
-  decltype(&::gethostbyname_r) gethostbyname_r;
-  decltype(&::gethostbyname2_r) gethostbyname2_r;
-  decltype(&::gethostbyaddr) gethostbyaddr;
-  decltype(&::gethostbyaddr_r) gethostbyaddr_r;
-  decltype(&::getnameinfo) getnameinfo;
-  int (*res_query)(const char*, int, int, unsigned char*, int);
-  int (*res_search)(const char*, int, int, unsigned char*, int);
+#define COFCGI_DNS_REAL_MEMBER(name) decltype(&::name) name;
+  COFCGI_DNS_REAL_FUNCTIONS(COFCGI_DNS_REAL_MEMBER)
+#undef COFCGI_DNS_REAL_MEMBER
 };
 
 // get returns the real functions, resolving them on first use.

@@ -1,7 +1,6 @@
-// What the resolver reads from the system to decide who answers a lookup, each file re-read
-// when it changes (glibc checks resolv.conf and nsswitch.conf on every lookup too): the
-// hosts line of nsswitch.conf, the names and addresses /etc/hosts has, whether gai.conf
-// changes the sort, the few resolv.conf settings c-ares 1.18.1 does not apply, and this
+// What the resolver reads from the system to decide who answers a lookup, each file read
+// again when it changes: the hosts line of nsswitch.conf, what /etc/hosts has, whether
+// gai.conf has settings, the resolv.conf settings c-ares 1.18.1 does not apply, and this
 // library's overrides. resolv.conf itself is c-ares's to parse.
 #pragma once
 
@@ -21,8 +20,8 @@ struct ResolverSettings {
   std::uint64_t generation = 0;  // changes whenever anything below or the file changes
   std::string resolv_conf;       // the file c-ares reads
   std::string servers_csv;       // COFCGI_DNS_SERVERS (empty: the file's name servers)
-  // What c-ares 1.18.1 does not read from the file: options use-vc and edns0 (as flags),
-  // timeout: and attempts: (it knows only retrans: and retry:), with glibc's defaults.
+  // What c-ares 1.18.1 does not read from the file: use-vc and edns0 (flags), timeout: and
+  // attempts: (it knows only retrans: and retry:), with glibc's defaults.
   int ares_flags = 0;
   int timeout_ms = 5000;
   int tries = 2;
