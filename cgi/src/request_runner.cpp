@@ -145,8 +145,10 @@ void run_handler(const ServerState& server, RateLimitedLog& protocol_log, Reques
   // The last write (504, END_REQUEST) must be able to wait even in a cancelled coroutine;
   // write_timeout bounds it.
   const co::CancelShield shield;
-  if (outcome == Outcome::timed_out)
+  if (outcome == Outcome::timed_out) {
+    count(server.monitor, &WorkerCounters::timed_out_requests);  // the status page's
     outcome = answer_timeout(server.options, protocol_log, req, response);
+  }
   if (outcome == Outcome::failed)
     req.sink.cut_short(req);
   else

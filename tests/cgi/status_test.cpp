@@ -300,3 +300,17 @@ TEST_CASE("the status page shows the accept queue's size (the backlog)") {
   CHECK(json_number(page, "max_listen_queue") >= 0);
   CHECK(page.find("\"start_time\":\"20") != std::string::npos);
 }
+
+TEST_CASE("a request cancelled at request_timeout is counted as timed out") {
+  co::cgi::ServerOptions o = status_options();
+  o.request_timeout = 200ms;
+  RunningServer server(o, [](co::cgi::Request&, co::cgi::Response& response) {
+    status_test_parked_handler(response);  // sleeps past the deadline: 504
+  });
+  server.start();
+  CHECK(get(server.address, "/late").status == 504);
+  const std::string page = get(server.address, "/status?json").body;
+  INFO(page);
+  CHECK(json_number(page, "timed_out_requests") == 1);
+  CHECK(json_number(page, "accepted_requests") == 2);
+}
