@@ -391,7 +391,7 @@ int res_in_coroutine(bool search, const char* name, int dns_class, int type, uns
   counted(Route::cares);
   std::vector<unsigned char> packet;
   const Outcome o = query(name, dns_class, type, search, &packet);
-  std::memcpy(answer, packet.data(), std::min(packet.size(), static_cast<std::size_t>(anslen)));
+  std::copy_n(packet.begin(), std::min(packet.size(), static_cast<std::size_t>(anslen)), answer);
   if (o.interrupted != 0) errno = o.interrupted;
   switch (o.interrupted != 0 ? -1 : o.status) {
     case ARES_SUCCESS: return static_cast<int>(packet.size());  // as glibc: may exceed anslen
