@@ -31,6 +31,7 @@ cofcgi_add_test_binary(dns_tests
     ${_cofcgi_dns_tests}/resolve_test.cpp
     ${_cofcgi_dns_tests}/concurrency_test.cpp
     ${_cofcgi_dns_tests}/glibc_oracle_test.cpp
+    ${_cofcgi_dns_tests}/cancel_test.cpp
   LIBS cofcgi_test_dns_support cofcgi_adapters cofcgi_hooks cofcgi_runtime
   TIMEOUT 120)
 target_compile_definitions(dns_tests PRIVATE
