@@ -8,10 +8,12 @@
 
 namespace co::dns::real {
 
-#define COFCGI_DNS_REAL_FUNCTIONS(X)                                                        \
-  X(getaddrinfo)                                                                            \
-  X(freeaddrinfo) X(gethostbyname) X(gethostbyname2) X(gethostbyname_r) X(gethostbyname2_r) \
-      X(gethostbyaddr) X(gethostbyaddr_r) X(getnameinfo) X(res_query) X(res_search)
+// clang-format off
+#define COFCGI_DNS_REAL_FUNCTIONS(X)                                                 \
+  X(getaddrinfo) X(freeaddrinfo) X(gethostbyname) X(gethostbyname2) X(gethostbyname_r) \
+  X(gethostbyname2_r) X(gethostbyaddr) X(gethostbyaddr_r) X(getnameinfo) X(res_query) \
+  X(res_search)
+// clang-format on
 
 struct Functions {
 #define COFCGI_DNS_REAL_MEMBER(name) decltype(&::name) name;
