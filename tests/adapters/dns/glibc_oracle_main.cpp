@@ -689,6 +689,40 @@ int main() {
     write_in_place(nsswitch.path(), "hosts: files dns\n");
   }
 
+  std::printf("phase 9: a lookup on the helper route whose coroutine is cancelled\n");
+  {
+    // glibc cannot be stopped: the caller returns at once, the job finishes on its thread.
+    write_in_place(nsswitch.path(), "hosts: dns files\n");
+    responder.set_delay(std::chrono::milliseconds(1000));
+    int rc = 0, err = 0;
+    double after = 0;
+    co::CancelHandle handle;
+    co::go([&] {
+      handle = co::CancelHandle::current();
+      const std::int64_t start = co::now_ns();
+      addrinfo* res = nullptr;
+      rc = ::getaddrinfo("h700.test", "80", nullptr, &res);
+      err = errno;
+      after = dns_test::seconds_since(start);
+      if (rc == 0) ::freeaddrinfo(res);
+    });
+    co::go([&] {
+      co::sleep_for(std::chrono::milliseconds(100));
+      handle.cancel();
+    });
+    co::run();
+    std::printf("  cancelled after 100 ms: rc=%d errno=%d after %.3f s\n", rc, err, after);
+    ++g_cases;
+    if (rc != EAI_SYSTEM || err != ECANCELED || after > 0.9) {
+      ++g_mismatches;
+      std::printf("MISMATCH cancelled helper lookup: rc=%d errno=%d after %.3f s\n", rc, err,
+                  after);
+    }
+    ::usleep(1200 * 1000);  // the abandoned glibc call ends before the responder goes
+    responder.set_delay(std::chrono::milliseconds(0));
+    write_in_place(nsswitch.path(), "hosts: files dns\n");
+  }
+
   std::printf(
       "compared %d results, %d differ (%d as documented: known differences, RFC 6724 order)\n",
       g_cases, g_mismatches, g_known);
