@@ -26,8 +26,8 @@ class SServer {
     for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
       port_ = cofcgi_test::pick_free_port();
       pid_ = cofcgi_test::spawn_logged(
-          {COFCGI_OPENSSL_PROGRAM, "s_server", "-accept", "127.0.0.1:" + std::to_string(port_), "-cert",
-           cert.cert_file(), "-key", cert.key_file(), "-quiet", "-naccept", "1000"},
+          {COFCGI_OPENSSL_PROGRAM, "s_server", "-accept", "127.0.0.1:" + std::to_string(port_),
+           "-cert", cert.cert_file(), "-key", cert.key_file(), "-quiet", "-naccept", "1000"},
           cert.dir() + "/s_server.log");
       cofcgi_test::track_process_group(pid_);
       const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
