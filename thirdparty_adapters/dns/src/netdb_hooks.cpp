@@ -420,8 +420,8 @@ using namespace co::dns;
 
 extern "C" {
 
-COFCGI_NETDB_API int getaddrinfo(const char* __restrict node, const char* __restrict service,
-                                 const addrinfo* __restrict hints, addrinfo** __restrict pai) {
+COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                                 addrinfo** pai) {
   if (!co::hooks_active()) return R().getaddrinfo(node, service, hints, pai);
   return getaddrinfo_in_coroutine(node, service, hints, pai);
 }
@@ -440,16 +440,14 @@ COFCGI_NETDB_API hostent* gethostbyname2(const char* name, int af) {
   });
 }
 
-COFCGI_NETDB_API int gethostbyname_r(const char* __restrict name, hostent* __restrict ret,
-                                     char* __restrict buf, size_t buflen,
-                                     hostent** __restrict result, int* __restrict h_errnop) {
+COFCGI_NETDB_API int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
+                                     hostent** result, int* h_errnop) {
   if (!co::hooks_active()) return R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
   return gethostbyname_any_r(name, AF_INET, false, ret, buf, buflen, result, h_errnop);
 }
 
-COFCGI_NETDB_API int gethostbyname2_r(const char* __restrict name, int af, hostent* __restrict ret,
-                                      char* __restrict buf, size_t buflen,
-                                      hostent** __restrict result, int* __restrict h_errnop) {
+COFCGI_NETDB_API int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
+                                      size_t buflen, hostent** result, int* h_errnop) {
   if (!co::hooks_active())
     return R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
   return gethostbyname_any_r(name, af, true, ret, buf, buflen, result, h_errnop);
@@ -462,17 +460,15 @@ COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af)
   });
 }
 
-COFCGI_NETDB_API int gethostbyaddr_r(const void* __restrict addr, socklen_t len, int af,
-                                     hostent* __restrict ret, char* __restrict buf, size_t buflen,
-                                     hostent** __restrict result, int* __restrict h_errnop) {
+COFCGI_NETDB_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret,
+                                     char* buf, size_t buflen, hostent** result, int* h_errnop) {
   if (!co::hooks_active())
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
   return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
 }
 
-COFCGI_NETDB_API int getnameinfo(const sockaddr* __restrict sa, socklen_t salen,
-                                 char* __restrict host, socklen_t hostlen, char* __restrict serv,
-                                 socklen_t servlen, int flags) {
+COFCGI_NETDB_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                                 char* serv, socklen_t servlen, int flags) {
   if (!co::hooks_active()) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
   return getnameinfo_in_coroutine(sa, salen, host, hostlen, serv, servlen, flags);
 }
