@@ -144,5 +144,8 @@ TEST_CASE("mysql over TLS: queries succeed while co::tls errors happen around th
     CHECK(wrong == 0);
     CHECK(tls_failures >= 20);
     ERR_clear_error();  // (what the raw neighbour left)
+    // TLS connections are reused, not found unhealthy and replaced at each lease.
+    CHECK(pool.stats().connects == static_cast<std::uint64_t>(kQueriers));
+    CHECK(pool.stats().health_check_failures == 0);
   }
 }
