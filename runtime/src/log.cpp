@@ -15,6 +15,7 @@
 #include <string>
 #include <system_error>
 
+#include "log_prefix.h"
 #include "sys.h"
 
 namespace co {
@@ -69,6 +70,36 @@ const char* level_name(LogLevel level) {
 
 }  // namespace
 
+namespace detail {
+
+std::size_t log_prefix(char* out, std::size_t size, LogLevel level) {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  // Days since 1970-01-01 to a civil date (proleptic Gregorian; eras of 400 years).
+  const long long seconds = ts.tv_sec;
+  const long long days = seconds / 86400;
+  const long long of_day = seconds % 86400;
+  const long long z = days + 719468;
+  const long long era = (z >= 0 ? z : z - 146096) / 146097;
+  const long long day_of_era = z - era * 146097;
+  const long long year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const long long day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const long long month_index = (5 * day_of_year + 2) / 153;  // 0 is March
+  const long long day = day_of_year - (153 * month_index + 2) / 5 + 1;
+  const long long month = month_index < 10 ? month_index + 3 : month_index - 9;
+  const long long year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+  const int n = std::snprintf(
+      out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03ldZ [%d] cofcgi %s: ", year, month,
+      day, of_day / 3600, of_day / 60 % 60, of_day % 60, ts.tv_nsec / 1000000,
+      static_cast<int>(::getpid()), level_name(level));
+  if (n < 0) return 0;
+  return static_cast<std::size_t>(n) < size ? static_cast<std::size_t>(n) : size - 1;
+}
+
+}  // namespace detail
+
 bool parse_log_level(const char* name, LogLevel* level) {
   static constexpr LogLevel kLevels[] = {LogLevel::debug, LogLevel::info, LogLevel::warning,
                                          LogLevel::error, LogLevel::off};
@@ -106,15 +137,7 @@ LogLevel log_level() { return threshold().load(std::memory_order_relaxed); }
 void log_printf(LogLevel level, const char* fmt, ...) {
   if (level < log_level()) return;
   char line[1024];
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm parts{};
-  gmtime_r(&ts.tv_sec, &parts);
-  int n =
-      std::snprintf(line, sizeof line,
-                    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%d] cofcgi %s: ", parts.tm_year + 1900,
-                    parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
-                    ts.tv_nsec / 1000000, static_cast<int>(::getpid()), level_name(level));
+  int n = static_cast<int>(detail::log_prefix(line, sizeof line, level));
   va_list args;
   va_start(args, fmt);
   const int body =

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "coroutine.h"
+#include "log_prefix.h"
 #include "sanitizers.h"
 #include "scheduler.h"
 #include "sys.h"
@@ -34,13 +35,18 @@ constexpr std::size_t kOverflowSlack = 64 * 1024;
       const char* setting = co->stack_size_setting != nullptr
                                 ? co->stack_size_setting
                                 : "co::Options::stack_size, stCoRoutineAttr_t.stack_size";
-      const int n = std::snprintf(
-          msg, sizeof msg,
-          "cofcgi: stack overflow in coroutine #%llu%s%s: fault at %p below its %zu-byte stack "
-          "[%p, %p); give it a bigger stack (%s)\n",
-          static_cast<unsigned long long>(co->id), co->name ? " " : "", co->name ? co->name : "",
-          static_cast<void*>(addr), static_cast<std::size_t>(co->stack_top() - bottom),
-          static_cast<void*>(bottom), static_cast<void*>(co->stack_top()), setting);
+      // The error log's prefix (time, pid, level), so the report looks like every other line.
+      const std::size_t prefix = log_prefix(msg, sizeof msg, LogLevel::error);
+      const int n =
+          static_cast<int>(prefix) +
+          std::snprintf(
+              msg + prefix, sizeof msg - prefix,
+              "stack overflow in coroutine #%llu%s%s: fault at %p below its %zu-byte stack "
+              "[%p, %p); give it a bigger stack (%s)\n",
+              static_cast<unsigned long long>(co->id), co->name ? " " : "",
+              co->name ? co->name : "", static_cast<void*>(addr),
+              static_cast<std::size_t>(co->stack_top() - bottom), static_cast<void*>(bottom),
+              static_cast<void*>(co->stack_top()), setting);
       if (n > 0)
         (void)sys::write(2, msg, static_cast<std::size_t>(n) < sizeof msg ? n : sizeof msg - 1);
     }
