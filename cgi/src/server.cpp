@@ -35,8 +35,8 @@
 #include "signals.h"
 #include "status_monitor.h"
 #include "supervisor.h"
-#include "thread_monitor.h"
 #include "thread_context.h"
+#include "thread_monitor.h"
 #include "worker.h"
 
 namespace co::cgi {
@@ -113,6 +113,9 @@ void Server::Impl::open() {
     detail::register_cgi_environment();
   }
   threads_to_drain.store(state.options.threads);
+  // A worker counts into its slot of the supervisor's shared counters (worker_slots.h).
+  if (worker && worker->slots.count() > 0)
+    monitor->use_worker_slot(&worker->slots, static_cast<std::size_t>(worker->index));
   monitor->start(listener.fd.get());
 }
 

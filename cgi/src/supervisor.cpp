@@ -102,6 +102,9 @@ class Supervisor {
   int restarts_ = 0;
   int exit_code_ = 0;
   std::optional<WorkerRole> role_;  // set in a forked child: leave at once
+  // One slot of counters per worker index, shared with the workers (worker_slots.h): made
+  // before the first fork, so every worker maps the same pages.
+  WorkerSlots slots_ = WorkerSlots::create(static_cast<std::size_t>(options_.workers));
 };
 
 Supervisor::Supervisor(const ServerOptions& options, Listener listener)
@@ -157,6 +160,7 @@ void Supervisor::spawn(int index) {
     role.listener = std::move(listener_);
     role.lifeline = std::move(lifeline_read_);
     role.ready = std::move(ready_write);
+    role.slots = std::move(slots_);
     role_.emplace(std::move(role));
     return;
   }
@@ -242,7 +246,8 @@ void Supervisor::on_worker_exit(std::size_t at, int status) {
                    "worker %d (pid %d) %s", w.index, w.pid, describe_exit(status).c_str());
     return;
   }
-  // Hook for the per-worker shared slots (what it was serving): not there yet.
+  // Its counters leave the status page's sum until a worker claims the slot again.
+  slots_.slot(static_cast<std::size_t>(w.index)).pid.store(0, std::memory_order_release);
   co::log_printf(crashed(status) ? co::LogLevel::error : co::LogLevel::info,
                  "worker %d (pid %d) %s; starting another", w.index, w.pid,
                  describe_exit(status).c_str());

@@ -8,6 +8,7 @@
 #include "cofcgi/cgi/server_options.h"
 #include "cofcgi/runtime/unique_fd.h"
 #include "listener.h"
+#include "worker_slots.h"
 
 namespace co::cgi::detail {
 
@@ -17,6 +18,7 @@ struct WorkerRole {
   Listener listener;      // the shared listening socket (unix_path empty: never unlinked)
   co::UniqueFd lifeline;  // read end of a pipe only the supervisor writes to: EOF = it died
   co::UniqueFd ready;     // one byte once every thread accepts, then closed
+  WorkerSlots slots;      // every worker's counters, shared (the status page sums them)
 };
 
 // enter_worker: first thing in the forked child. Asks for SIGTERM when the supervisor dies

@@ -314,3 +314,21 @@ TEST_CASE("a request cancelled at request_timeout is counted as timed out") {
   CHECK(json_number(page, "timed_out_requests") == 1);
   CHECK(json_number(page, "accepted_requests") == 2);
 }
+
+#if defined(COFCGI_HELLO_EXE)
+TEST_CASE("with worker processes the page sums every worker's counters") {
+  TempDir dir;
+  App app = start_app(COFCGI_HELLO_EXE, "127.0.0.1:0",
+                      {"--workers", "2", "--status-path", "/status"}, dir.path() + "/app.log");
+  // New connections go to whichever worker accepts first: over 40, both serve some.
+  for (int i = 0; i < 40; ++i) CHECK(get(app.address, "/hello").status == 200);
+  const std::string page = wait_for_json(
+      app.address, "", [](const std::string& p) { return json_number(p, "workers") == 2; });
+  INFO(page);
+  CHECK(json_number(page, "workers") == 2);
+  // Each worker counts only what it served; 40 + this page are in the sum only if both
+  // workers' slots are added up.
+  CHECK(json_number(page, "accepted_requests") >= 41);
+  CHECK(json_number(page, "accepted_connections") >= 41);
+}
+#endif
