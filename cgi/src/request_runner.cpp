@@ -14,6 +14,7 @@
 #include "server_state.h"
 #include "status_page.h"
 #include "thread_context.h"
+#include "worker.h"
 
 namespace co::cgi::detail {
 namespace {
@@ -164,6 +165,7 @@ void end_request(Connection& conn, RequestState& req) {
   ServerState& server = conn.thread().server;
   conn.remove(req);  // destroys req
   server.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  count_request_done(server);  // a worker's --max-requests (worker.h)
   ++conn.served;
   const std::size_t limit = server.options.max_requests_per_connection;
   if (limit != 0 && conn.served >= limit) conn.close_when_quiet();

@@ -113,6 +113,7 @@ void Server::Impl::open() {
     detail::register_cgi_environment();
   }
   threads_to_drain.store(state.options.threads);
+  state.stop_fd = stop_eventfd.get();  // --max-requests reached: a worker leaves (worker.h)
   // A worker counts into its slot of the supervisor's shared counters (worker_slots.h).
   if (worker && worker->slots.count() > 0)
     monitor->use_worker_slot(&worker->slots, static_cast<std::size_t>(worker->index));
@@ -249,6 +250,9 @@ int Server::run() {
     detail::SupervisorOutcome outcome = detail::run_supervisor(options, std::move(listener));
     if (!outcome.worker) return outcome.exit_code;
     impl.worker = std::move(outcome.worker);  // a forked worker: serve as one process does
+    // Its own: the supervisor's eventfd is shared by every fork of it.
+    impl.stop_eventfd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!impl.stop_eventfd) throw std::system_error(errno, std::generic_category(), "eventfd");
   } else {
     impl.reload_ready = detail::take_reload_ready_fd();
   }

@@ -63,6 +63,8 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
       integer_option("threads", &o.threads, 1, 1024, "server threads, each with its own scheduler"),
       integer_option("workers", &o.workers, 0, 1024,
                      "worker processes under a supervisor (0: one process, no supervisor)"),
+      integer_option("max-requests", &o.max_requests, 0, 1LL << 40,
+                     "a worker ends this many requests, then is replaced (0: never)"),
       integer_option("emergency-restart-threshold", &o.emergency_restart_threshold, 0, 1 << 20,
                      "worker crashes within the interval that stop the service (0: never)"),
       millis_option("emergency-restart-interval", &o.emergency_restart_interval,

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,9 +21,13 @@ struct ServerState {
   ServerOptions options;
   Handler handler;
   bool listen_is_tcp = false;
+  // Server::stop()'s eventfd (the Server owns it): a worker at --max-requests writes it.
+  int stop_fd = -1;
   std::vector<std::string> allowed_peers;  // FCGI_WEB_SERVER_ADDRS
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> requests_in_flight{0};  // requests whose handler runs
+  // Handlers ended (a worker's --max-requests).
+  std::atomic<std::uint64_t> requests_done{0};
   std::atomic<std::size_t> buffered_body{0};       // every BodyBudget's bytes
   std::atomic<std::size_t> buffered_params{0};     // every request's PARAMS bytes
   ServerMonitor* monitor = nullptr;  // status, slow log, watchdog (status_monitor.h); null: CGI

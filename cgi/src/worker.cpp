@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "cofcgi/runtime/log.h"
+
 namespace co::cgi::detail {
 namespace {
 
@@ -83,6 +85,16 @@ void enter_worker(const ServerOptions& options, pid_t supervisor) {
 
 void check_credentials(const ServerOptions& options) {
   (void)resolve_credentials(options.user, options.group);
+}
+
+void count_request_done(ServerState& state) {
+  const std::uint64_t done = state.requests_done.fetch_add(1, std::memory_order_relaxed) + 1;
+  const std::size_t limit = state.options.max_requests;
+  if (limit == 0 || state.options.workers == 0 || done != limit || state.stop_fd < 0) return;
+  co::log_printf(co::LogLevel::info, "%zu requests served (max_requests): this worker leaves",
+                 limit);
+  const std::uint64_t one = 1;
+  (void)!::write(state.stop_fd, &one, sizeof one);
 }
 
 void tell_serving(WorkerRole& role) {

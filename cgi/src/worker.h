@@ -9,6 +9,7 @@
 #include "cofcgi/runtime/unique_fd.h"
 #include "listener.h"
 #include "worker_slots.h"
+#include "server_state.h"
 
 namespace co::cgi::detail {
 
@@ -29,6 +30,11 @@ void enter_worker(const ServerOptions& options, pid_t supervisor);
 // std::invalid_argument like enter_worker), so a typo stops the start instead of making every
 // worker fail.
 void check_credentials(const ServerOptions& options);
+
+// count_request_done: a handler ended (any thread). In a worker, the request that reaches
+// max_requests makes it leave (Server::stop's eventfd: a handover) and the supervisor
+// replaces it; a single process ignores max_requests.
+void count_request_done(ServerState& state);
 
 // tell_serving: the worker's threads all accept; the supervisor counts it as serving.
 void tell_serving(WorkerRole& role);

@@ -164,6 +164,27 @@ TEST_CASE("a worker SIGKILLed under load: only the requests it had in flight fai
   CHECK(ok.load() > 100);
 }
 
+TEST_CASE("--max-requests: a worker that served its share is replaced, no request lost") {
+  Supervised s;
+  start_supervised(s, 1, {"--max-requests", "50"});
+  std::set<pid_t> served_by;
+  int failed = 0;
+  for (int i = 0; i < 160; ++i) {
+    const pid_t pid = pid_served(fetch(s.app.address, "/pid", 10s));
+    if (pid > 0) {
+      served_by.insert(pid);
+    } else {
+      ++failed;
+    }
+  }
+  CHECK(failed == 0);
+  CHECK_MESSAGE(served_by.size() >= 3, read_file(s.log));  // 160 requests, 50 per worker
+  CHECK(count_in_log(s.log, "requests served (max_requests)") >= 2);
+  // Exactly 50 each: 160 requests make three replacements.
+  CHECK(count_in_log(s.log, "exited with status 0; starting another") == 3);
+  CHECK(count_in_log(s.log, "killed by signal") == 0);
+}
+
 TEST_CASE("too many crashes within the interval stop the supervisor with status 1") {
   Supervised s;
   start_supervised(s, 1,

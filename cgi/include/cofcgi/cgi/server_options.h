@@ -90,6 +90,9 @@ struct ServerOptions {
   // (0: never). SIGHUP (or SIGUSR2) reloads: the binary on disk is started again with the
   // listening socket, and the old workers hand over (README "Deploy").
   int workers = 0;
+  // A worker that ended this many requests leaves (handing over) and is replaced: bounds
+  // what a slow leak in app code can grow to (php-fpm's pm.max_requests). 0: never.
+  std::size_t max_requests = 0;
   int emergency_restart_threshold = 10;
   std::chrono::milliseconds emergency_restart_interval{60000};
   // How long a reload waits for the new master's workers before it gives up on it.
