@@ -6,10 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,6 +49,46 @@ bool wait_for_lines(const std::string& path, std::size_t n, std::chrono::millise
   return false;
 }
 
+// matches_shape: `text` has the shape of `pattern`, where '9' is one digit, "9+" one or more
+// digits and any other character itself (std::regex trips GCC 12's warnings under ASan).
+bool matches_shape(std::string_view text, std::string_view pattern) {
+  std::size_t t = 0;
+  for (std::size_t p = 0; p < pattern.size(); ++p) {
+    const bool digit = pattern[p] == '9';
+    const bool many = digit && p + 1 < pattern.size() && pattern[p + 1] == '+';
+    if (t >= text.size()) return false;
+    if (digit ? !std::isdigit(static_cast<unsigned char>(text[t])) : text[t] != pattern[p])
+      return false;
+    ++t;
+    if (many) {
+      while (t < text.size() && std::isdigit(static_cast<unsigned char>(text[t]))) ++t;
+      ++p;
+    }
+  }
+  return t == text.size();
+}
+
+// between: the text after `open` up to the next `close` ("" when `open` is missing).
+std::string_view between(std::string_view line, std::string_view open, std::string_view close) {
+  const std::size_t at = line.find(open);
+  if (at == std::string_view::npos) return {};
+  const std::size_t from = at + open.size();
+  return line.substr(from, line.find(close, from) - from);
+}
+
+// is_log_line: "2026-12-05T00:41:12.345Z [PID] cofcgi LEVEL: message".
+bool is_log_line(const std::string& line, const std::string& pid_part) {
+  if (line.size() < 25 ||
+      !matches_shape(std::string_view(line).substr(0, 25), "9999-99-99T99:99:99.999Z "))
+    return false;
+  if (line.compare(25, pid_part.size(), pid_part) != 0) return false;
+  const std::string_view rest = std::string_view(line).substr(25 + pid_part.size());
+  for (const char* level : {"debug: ", "info: ", "warning: ", "error: "}) {
+    if (rest.rfind(level, 0) == 0) return rest.size() > std::string_view(level).size();
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("error log lines carry an ISO 8601 UTC time with milliseconds, the pid and the level") {
@@ -61,12 +102,10 @@ TEST_CASE("error log lines carry an ISO 8601 UTC time with milliseconds, the pid
     REQUIRE(conn.request(1, cgi_params("GET", "/throw")).complete);
   }
   REQUIRE(wait_for_text(log, "cofcgi error: handler threw", 10s));
-  const std::regex format(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[)" +
-                          std::to_string(app.child->pid()) +
-                          R"(\] cofcgi (debug|info|warning|error): .+$)");
+  const std::string pid = "[" + std::to_string(app.child->pid()) + "] cofcgi ";
   const std::vector<std::string> lines = lines_of(read_file(log));
   REQUIRE(lines.size() >= 2);
-  for (const std::string& line : lines) CHECK_MESSAGE(std::regex_match(line, format), line);
+  for (const std::string& line : lines) CHECK_MESSAGE(is_log_line(line, pid), line);
   // The time is now, in UTC.
   char today[16];
   const time_t now = time(nullptr);
@@ -137,7 +176,9 @@ TEST_CASE("access log tokens, for a real request over a socket") {
   CHECK(response.body == "ok /echo/path\n");
   CHECK(line.find(" l=5 ") != std::string::npos);
   CHECK(line.find(" B=" + std::to_string(response.body.size()) + " ") != std::string::npos);
-  CHECK(std::regex_search(line, std::regex(R"( us=\d+ ms=\d+\.\d{3} sec=\d+\.\d{3} )")));
+  CHECK(matches_shape(between(line, " us=", " "), "9+"));
+  CHECK(matches_shape(between(line, " ms=", " "), "9+.999"));
+  CHECK(matches_shape(between(line, " sec=", " "), "9+.999"));
   CHECK(line.find(" e=trace-42 none=- ") != std::string::npos);
   CHECK(line.find(" f=/srv/app/index ") != std::string::npos);
   CHECK(line.find(" n=cgi_test_server ") != std::string::npos);
