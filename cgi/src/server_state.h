@@ -28,10 +28,10 @@ struct ServerState {
   std::atomic<std::size_t> requests_in_flight{0};  // requests whose handler runs
   // Handlers ended (a worker's --max-requests).
   std::atomic<std::uint64_t> requests_done{0};
-  std::atomic<std::size_t> buffered_body{0};       // every BodyBudget's bytes
-  std::atomic<std::size_t> buffered_params{0};     // every request's PARAMS bytes
+  std::atomic<std::size_t> buffered_body{0};    // every BodyBudget's bytes
+  std::atomic<std::size_t> buffered_params{0};  // every request's PARAMS bytes
   ServerMonitor* monitor = nullptr;  // status, slow log, watchdog (status_monitor.h); null: CGI
-  std::unique_ptr<AccessLog> access_log;           // null: off (server_logs.h)
+  std::unique_ptr<AccessLog> access_log;  // null: off (server_logs.h)
 };
 
 }  // namespace co::cgi::detail

@@ -8,8 +8,8 @@
 #include "cofcgi/cgi/server_options.h"
 #include "cofcgi/runtime/unique_fd.h"
 #include "listener.h"
-#include "worker_slots.h"
 #include "server_state.h"
+#include "worker_slots.h"
 
 namespace co::cgi::detail {
 
