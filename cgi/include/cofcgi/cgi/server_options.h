@@ -60,7 +60,7 @@ struct ServerOptions {
   // with an error) and the answer is 504, or the response is cut short if part of it went
   // out (cgi/README.md "Request deadlines and cancellation").
   std::chrono::milliseconds request_timeout{300000};
-  std::chrono::milliseconds grace_period{10000};    // SIGTERM: in-flight requests may finish
+  std::chrono::milliseconds grace_period{10000};  // SIGTERM: in-flight requests may finish
 
   // Logs (cgi/README.md "Logs"). The error log: every co::log_printf line, with a timestamp,
   // the level and the pid; "" is stderr. log_level: debug, info, warning, error or off.
