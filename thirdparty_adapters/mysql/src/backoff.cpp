@@ -33,8 +33,15 @@ void Backoff::failed(unsigned code, const std::string& error, std::chrono::nanos
   // Connects that started before the first failure and fail now do not stretch the delay:
   // only the first failure and each failed probe do.
   if (state_ == State::down) return;
-  const bool cheap = took < initial_;
-  delay_ = delay_.count() == 0 || cheap ? initial_ : std::min(max_, delay_ * 2);
+  if (took < initial_) {
+    // Refused at once (server down, or full): wait in proportion to what a try costs, so a
+    // restarted server is seen within about a millisecond while a crowd of acquirers still
+    // sends one connect at a time.
+    const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(took * 4);
+    delay_ = std::clamp(cost, std::chrono::milliseconds(1), initial_);
+  } else {
+    delay_ = delay_ < initial_ ? initial_ : std::min(max_, delay_ * 2);
+  }
   state_ = State::down;
   retry_at_ = now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay_).count();
 }

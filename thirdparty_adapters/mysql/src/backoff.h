@@ -4,10 +4,11 @@
 //
 // States: up (connects go ahead) -> down (a connect failed: refuse until retry_at) ->
 // probing (retry_at passed, one caller is connecting; the others are refused) -> up on its
-// success, down again on its failure: the delay doubles (up to `max`) when the failed try
-// cost time (a timeout: the server is stopped or unreachable), and stays `initial` when it
-// failed at once (connection refused: the server is down, and trying costs nothing, so it is
-// seen soon after it is back).
+// success, down again on its failure. The delay follows what a failed try cost: one that
+// took time (a timeout: the server is stopped or unreachable) starts at `initial` and
+// doubles up to `max`; one refused at once (the server is down, or full) waits 4x its cost
+// (at least 1 ms, at most `initial`), so a restarted server is seen within about a
+// millisecond while many acquirers still send one connect at a time.
 #pragma once
 
 #include <chrono>

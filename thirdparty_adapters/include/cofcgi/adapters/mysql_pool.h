@@ -116,9 +116,10 @@ struct Config {
   // An idle connection that waited longer than this is pinged before it is lent
   // (0: ping every time).
   std::chrono::milliseconds ping_after_idle{5000};
-  // After a failed connect, acquirers needing a new connection fail at once for this long,
-  // doubling after each failed retry that cost time (a timeout) up to backoff_max; a retry
-  // refused at once (server down) keeps backoff_initial, so a restarted server is seen soon.
+  // After a failed connect that cost time (a timeout), acquirers needing a new connection
+  // fail at once for backoff_initial, doubling after each failed retry up to backoff_max.
+  // A connect refused at once (server down or full) backs off 4x what it cost (>= 1 ms,
+  // <= backoff_initial), so a restarted server is seen within about a millisecond.
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{2000};
 };
