@@ -15,6 +15,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -139,8 +140,15 @@ TEST_CASE("reloads under wrk through nginx (keepalive upstream): no request fail
   CHECK_MESSAGE(result.socket_errors == 0, result.out);
   // nginx hides a connection closed under a request it just wrote by retrying it: its error
   // log must not show one (each would count against the backend's max_fails).
-  const std::string errors = read_file(nginx.error_log_path());
-  CHECK_MESSAGE(errors.find("upstream") == std::string::npos, errors);
+  // ([info] lines about wrk's own connections closing at its end are not failures.)
+  std::istringstream log(read_file(nginx.error_log_path()));
+  std::string line, failures;
+  while (std::getline(log, line)) {
+    const bool serious =
+        line.find("[error]") != std::string::npos || line.find("[warn]") != std::string::npos;
+    if (serious && line.find("upstream") != std::string::npos) failures += line + "\n";
+  }
+  CHECK_MESSAGE(failures.empty(), failures);
   // Every old master retired (it exits once its workers handed over); the last one serves.
   for (std::size_t i = 0; i + 1 < masters.size(); ++i) CHECK(wait_gone(masters[i], 15s));
   CHECK(pid_served(fetch(a.app.address, "/pid")) > 0);
