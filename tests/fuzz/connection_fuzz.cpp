@@ -328,7 +328,7 @@ void write_all(int fd, std::string_view stream, std::string_view sizes, bool yie
     if (drain_ctx != nullptr && !drained && fed >= drain_at) {
       // drain() without the listening socket: new requests are refused, quiet connections end.
       drained = true;
-      drain_ctx->draining = true;
+      drain_ctx->drain_state = co::cgi::detail::ThreadDrain::stop;
       for (auto& [key, conn] : drain_ctx->connections) {
         if (conn->quiet()) conn->wake_reader();
       }
