@@ -54,6 +54,17 @@ std::string describe_exit(int status) {
 
 bool crashed(int status) { return !WIFEXITED(status) || WEXITSTATUS(status) != 0; }
 
+// What a dead worker was serving, from its slot: the requests whose handlers had started and
+// not ended are lost with it (nginx gets a broken connection for each). A slot that a later
+// worker claimed, or that the dead one never claimed, says nothing about it.
+std::string describe_lost(WorkerSlots& slots, const WorkerProcess& w) {
+  const WorkerCounters& slot = slots.slot(static_cast<std::size_t>(w.index));
+  if (slot.pid.load(std::memory_order_acquire) != w.pid) return "";
+  const std::int64_t lost = slot.in_flight.load(std::memory_order_relaxed);
+  if (lost <= 0) return ", no request in flight";
+  return ", " + std::to_string(lost) + (lost == 1 ? " request" : " requests") + " in flight lost";
+}
+
 int millis_until(Clock::time_point when) {
   const auto left = std::chrono::duration_cast<milliseconds>(when - Clock::now()).count();
   return static_cast<int>(std::clamp<long long>(left, 0, 60000));
@@ -241,16 +252,18 @@ void Supervisor::reap() {
 void Supervisor::on_worker_exit(std::size_t at, int status) {
   const WorkerProcess w = std::move(workers_[at]);
   workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(at));
+  const std::string lost = crashed(status) ? describe_lost(slots_, w) : "";
   if (leaving()) {
     co::log_printf(crashed(status) ? co::LogLevel::warning : co::LogLevel::info,
-                   "worker %d (pid %d) %s", w.index, w.pid, describe_exit(status).c_str());
+                   "worker %d (pid %d) %s%s", w.index, w.pid, describe_exit(status).c_str(),
+                   lost.c_str());
     return;
   }
   // Its counters leave the status page's sum until a worker claims the slot again.
   slots_.slot(static_cast<std::size_t>(w.index)).pid.store(0, std::memory_order_release);
   co::log_printf(crashed(status) ? co::LogLevel::error : co::LogLevel::info,
-                 "worker %d (pid %d) %s; starting another", w.index, w.pid,
-                 describe_exit(status).c_str());
+                 "worker %d (pid %d) %s%s; starting another", w.index, w.pid,
+                 describe_exit(status).c_str(), lost.c_str());
   if (crashed(status)) {
     const Clock::time_point now = Clock::now();
     crashes_.push_back(now);

@@ -101,6 +101,8 @@ TEST_CASE("a worker that crashes mid-request costs only its requests and is repl
   CHECK(parse_cgi_response(kept.out).body == "slow done 1500\n");
   CHECK(fresh[0] != victim);
   CHECK(count_in_log(s.log, "(pid " + std::to_string(victim) + ") killed by signal 9") == 1);
+  // What it was serving: the supervisor reads the dead worker's slot (worker_slots.h).
+  CHECK_MESSAGE(count_in_log(s.log, "1 request in flight lost") == 1, read_file(s.log));
   MESSAGE("SIGKILLed worker replaced (its successor logged serving) " << replaced_ms
                                                                       << " ms after the kill");
 
@@ -108,6 +110,7 @@ TEST_CASE("a worker that crashes mid-request costs only its requests and is repl
   const std::size_t mark2 = file_size(s.log);
   CHECK_FALSE(fetch(s.app.address, "/abort").has_value());
   CHECK(wait_for_log(s.log, "killed by signal 6", 10s, mark2));
+  CHECK_MESSAGE(count_in_log(s.log, "1 request in flight lost") == 2, read_file(s.log));
   CHECK(wait_for_workers(s.log, 1, 10s, mark2).size() == 1);
   for (int i = 0; i < 20; ++i) CHECK(pid_served(fetch(s.app.address, "/pid")) > 0);
   CHECK(s.app.child->wait_exit(0ms) == std::nullopt);  // the supervisor stays
