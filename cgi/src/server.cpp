@@ -33,6 +33,7 @@
 #include "server_logs.h"
 #include "server_state.h"
 #include "signals.h"
+#include "status_listener.h"
 #include "status_monitor.h"
 #include "supervisor.h"
 #include "thread_context.h"
@@ -82,6 +83,7 @@ struct Server::Impl {
   // Status page, slow log, watchdog (status_monitor.h); state.monitor points at it.
   std::unique_ptr<detail::ServerMonitor> monitor;
   co::UniqueFd reload_ready;  // started by a reload without workers: tell the old master
+  std::unique_ptr<detail::StatusListener> status_listener;  // status_listen (status_listener.h)
 
   void open();
   void announce_serving();
@@ -118,6 +120,10 @@ void Server::Impl::open() {
   if (worker && worker->slots.count() > 0)
     monitor->use_worker_slot(&worker->slots, static_cast<std::size_t>(worker->index));
   monitor->start(listener.fd.get());
+  if (!state.options.status_listen.empty()) {
+    status_listener = std::make_unique<detail::StatusListener>(state.options, *monitor);
+    status_listener->start();
+  }
 }
 
 // announce_serving: every thread accepts; a worker tells its supervisor, a process started
@@ -211,6 +217,9 @@ Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<
   impl_->monitor = std::make_unique<detail::ServerMonitor>(impl_->state.options);
   impl_->state.monitor = impl_->monitor.get();
   if (impl_->state.options.threads < 1) throw std::invalid_argument("threads must be at least 1");
+  // Served by one process's own thread: with workers, whose would it be (status_listener.h).
+  if (impl_->state.options.workers > 0 && !impl_->state.options.status_listen.empty())
+    throw std::invalid_argument("status_listen needs workers 0 (a single process)");
   impl_->stop_eventfd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!impl_->stop_eventfd) throw std::system_error(errno, std::generic_category(), "eventfd");
 }
@@ -276,6 +285,7 @@ int Server::run() {
   impl.serve_thread(true, signals ? &*signals : nullptr);
   for (std::thread& t : workers) t.join();
   impl.threads.clear();
+  impl.status_listener.reset();
   impl.listener.fd.reset();
   if (!impl.listener.unix_path.empty()) ::unlink(impl.listener.unix_path.c_str());
   co::log_printf(co::LogLevel::info, "stopped");

@@ -129,6 +129,9 @@ std::vector<Option> server_option_rows(ServerOptions& o) {
                   "answer the status page here (?json ?prometheus ?full ?coroutines; empty: off)"),
       text_option("ping-path", &o.ping_path, "PATH", "answer ping-response here (empty: off)"),
       text_option("ping-response", &o.ping_response, "TEXT", "the ping path's answer"),
+      text_option(
+          "status-listen", &o.status_listen, "ADDR",
+          "also serve status and ping on this listener, own thread (workers 0; empty: off)"),
       millis_option("slow-request-timeout", &o.slow_request_timeout,
                     "log a request running this long, with its backtrace (0: off)"),
       integer_option("slow-log-rate", &o.slow_log_rate, 1, 1 << 20,

@@ -207,10 +207,13 @@ const char* content_type(StatusFormat format) {
   return "text/plain; charset=utf-8";
 }
 
-void answer_status(ServerMonitor& monitor, const Request& request, Response& response) {
+}  // namespace
+
+void answer_status(ServerMonitor& monitor, const Request& request, Response& response,
+                   std::chrono::milliseconds thread_wait) {
   response.set_header("Cache-Control", "no-store");
   if (request.query("coroutines")) {
-    const StatusReport r = make_status_report(monitor, kSnapshotCoroutines);
+    const StatusReport r = make_status_report(monitor, kSnapshotCoroutines, thread_wait);
     response.set_content_type("text/plain; charset=utf-8");
     for (const ThreadSnapshot& t : r.threads) {
       response << "thread " << std::to_string(t.thread)
@@ -222,14 +225,13 @@ void answer_status(ServerMonitor& monitor, const Request& request, Response& res
   unsigned parts = full ? kSnapshotRequests : kSnapshotCounts;
   if (full && request.query("backtrace")) parts |= kSnapshotBacktraces;
   const StatusFormat format = format_of(request);
-  const StatusReport report = make_status_report(monitor, parts);
+  const StatusReport report = make_status_report(monitor, parts, thread_wait);
   response.set_content_type(content_type(format));
   response << render_status(report, format, full);
 }
 
-}  // namespace
-
-StatusReport make_status_report(ServerMonitor& monitor, unsigned parts) {
+StatusReport make_status_report(ServerMonitor& monitor, unsigned parts,
+                                std::chrono::milliseconds thread_wait) {
   monitor.sample_listen_queue();
   StatusReport r;
   r.totals = monitor.slots().totals();
@@ -239,7 +241,7 @@ StatusReport make_status_report(ServerMonitor& monitor, unsigned parts) {
     r.listen_queue = queue->length;
     r.listen_queue_capacity = queue->capacity;
   }
-  r.threads = gather_threads(monitor, parts, 1000ms);
+  r.threads = gather_threads(monitor, parts, thread_wait);
   for (const auto& [name, fn] : monitor.sections()) r.sections.emplace_back(name, fn());
   return r;
 }
@@ -266,7 +268,7 @@ bool answer_builtin_path(const ServerState& server, const Request& request, Resp
     return true;
   }
   if (!o.status_path.empty() && path == o.status_path) {
-    answer_status(*monitor, request, response);
+    answer_status(*monitor, request, response, 1000ms);
     return true;
   }
   return false;

@@ -11,6 +11,7 @@
 // Figures are this process's, or the sum over the worker processes (worker_slots.h).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,16 @@ struct StatusReport {
   std::vector<std::pair<std::string, StatusFigures>> sections;  // ServerMonitor::add_section
 };
 
-StatusReport make_status_report(ServerMonitor& monitor, unsigned parts);
+// thread_wait: how long a busy server thread may take to give its part (it then shows as
+// not answering).
+StatusReport make_status_report(ServerMonitor& monitor, unsigned parts,
+                                std::chrono::milliseconds thread_wait);
 std::string render_status(const StatusReport& report, StatusFormat format, bool full);
 // answer_builtin_path answers the ping and status paths; false for any other request (and
 // when the server has no monitor: a CGI run).
+// answer_status answers the status page in the format the query asks for.
+void answer_status(ServerMonitor& monitor, const Request& request, Response& response,
+                   std::chrono::milliseconds thread_wait);
 bool answer_builtin_path(const ServerState& server, const Request& request, Response& response);
 
 }  // namespace co::cgi::detail

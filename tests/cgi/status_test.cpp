@@ -357,3 +357,89 @@ TEST_CASE("with worker processes the page sums every worker's counters") {
   CHECK(json_number(page, "accepted_connections") >= 41);
 }
 #endif
+
+namespace {
+
+// status_listen_options: the app on TCP, the status listener on a unix socket of this test's.
+co::cgi::ServerOptions status_listen_options(const std::string& status_socket) {
+  co::cgi::ServerOptions o = status_options();
+  o.status_listen = "unix:" + status_socket;
+  return o;
+}
+
+std::string status_socket_path(const char* name) {
+  return "/tmp/cofcgi-status-listen-" + std::to_string(::getpid()) + "-" + name + ".sock";
+}
+
+}  // namespace
+
+TEST_CASE("status_listen answers while max_requests_in_flight is reached, not counted there") {
+  const std::string socket = status_socket_path("overloaded");
+  co::cgi::ServerOptions o = status_listen_options(socket);
+  o.max_requests_in_flight = 2;
+  RunningServer server(o, [](co::cgi::Request&, co::cgi::Response& response) {
+    status_test_parked_handler(response);
+  });
+  server.start();
+  const std::string status = "unix:" + socket;
+  FcgiConn first(server.address);
+  first.send(whole_request(1, cgi_params("GET", "/parked")));
+  FcgiConn second(server.address);
+  second.send(whole_request(1, cgi_params("GET", "/parked")));
+  // Any path on the status listener is the status page.
+  const std::string page = wait_for_json(
+      status, "", [](const std::string& p) { return json_number(p, "requests_in_flight") == 2; });
+  INFO(page);
+  CHECK(json_number(page, "requests_in_flight") == 2);
+  // The app's own socket refuses: its two handlers run.
+  FcgiConn probe(server.address);
+  const FcgiReply refused = probe.request(1, cgi_params("GET", "/status?json"), {}, false, 10s);
+  CHECK(refused.protocol_status == 2);  // FCGI_OVERLOADED
+  // The status listener still answers, ping and page, and its requests are not counted.
+  CHECK(get(status, "/ping").body == "pong\n");
+  const std::string again = get(status, "/anything?json").body;
+  INFO(again);
+  CHECK(json_number(again, "requests_in_flight") == 2);
+  CHECK(json_number(again, "max_requests_in_flight") == 2);
+  CHECK(first.read_reply(1, 20s).complete);
+  CHECK(second.read_reply(1, 20s).complete);
+}
+
+TEST_CASE("status_listen answers while a handler spins on the only app thread") {
+  if (under_sanitizer()) {
+    MESSAGE("skipped under a sanitizer: a timing bound");
+    return;
+  }
+  const std::string socket = status_socket_path("spinning");
+  RunningServer server(status_listen_options(socket),
+                       [](co::cgi::Request&, co::cgi::Response& response) {
+                         // CPU-bound for 2 s: the thread never switches meanwhile.
+                         const auto until = std::chrono::steady_clock::now() + 2s;
+                         while (std::chrono::steady_clock::now() < until) {
+                         }
+                         response << "spun\n";
+                       });
+  server.start();
+  const std::string status = "unix:" + socket;
+  FcgiConn spinning(server.address);
+  spinning.send(whole_request(1, cgi_params("GET", "/spin")));
+  const std::string page = wait_for_json(
+      status, "", [](const std::string& p) { return json_number(p, "requests_in_flight") == 1; });
+  REQUIRE(json_number(page, "requests_in_flight") == 1);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string during = get(status, "/status?json").body;
+  const long long took = ms_since(start);
+  INFO(during);
+  CHECK(json_number(during, "requests_in_flight") == 1);
+  MESSAGE("the status listener answered in " << took << " ms");
+  CHECK(took < 1000);
+  CHECK(get(status, "/ping").body == "pong\n");
+  CHECK(spinning.read_reply(1, 20s).complete);
+}
+
+TEST_CASE("status_listen with worker processes is refused with a clear error") {
+  co::cgi::ServerOptions o = status_listen_options(status_socket_path("workers"));
+  o.workers = 2;
+  CHECK_THROWS_WITH_AS(co::cgi::Server(o, [](co::cgi::Request&, co::cgi::Response&) {}),
+                       "status_listen needs workers 0 (a single process)", std::invalid_argument);
+}

@@ -111,6 +111,11 @@ struct ServerOptions {
   std::string status_path;
   std::string ping_path;
   std::string ping_response = "pong";
+  // status_listen: serve the status and ping paths also on a listener of their own (same
+  // syntax as listen; any other path answers the status page), on a thread of their own with
+  // a small connection cap, so they answer while the app's threads are saturated or stuck.
+  // Empty: off. Single process only (workers 0). cgi/src/status_listener.h
+  std::string status_listen;
   // A request running past slow_request_timeout (0: off) gets one slow-log entry with its
   // handler's backtrace, at most slow_log_rate entries per second (cgi/src/slow_log.h).
   std::chrono::milliseconds slow_request_timeout{0};
