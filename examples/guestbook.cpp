@@ -14,6 +14,7 @@
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/scheduler.h"
 #include "mysql_args.h"
+#include "pool_status.h"
 
 namespace {
 
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
     router.get("/", [&pool](Request& q, Response& r) { show_page(q, r, pool, {}); });
     router.post("/messages", [&pool](Request& q, Response& r) { post_message(q, r, pool); });
     co::cgi::Server server(options, std::ref(router));
+    examples::add_pool_status(server, pool);
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "guestbook: %s\n", e.what());

@@ -11,6 +11,7 @@
 #include "cofcgi/adapters/mysql_pool.h"
 #include "cofcgi/cgi/server.h"
 #include "mysql_args.h"
+#include "pool_status.h"
 
 namespace {
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
             response.send_error(503, "database unavailable\n");
           }
         });
+    examples::add_pool_status(server, pool);
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sleep_sql: %s\n", e.what());

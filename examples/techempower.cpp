@@ -34,6 +34,7 @@
 #include "cofcgi/cgi/router.h"
 #include "cofcgi/cgi/server.h"
 #include "mysql_args.h"
+#include "pool_status.h"
 #include "techempower_db.h"
 
 namespace {
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
     const co::cgi::Router router = make_router(pool);
     co::cgi::Server server(
         options, [&router](Request& request, Response& response) { router(request, response); });
+    examples::add_pool_status(server, pool);
     return server.run();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "techempower: %s\n", e.what());

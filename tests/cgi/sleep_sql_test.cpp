@@ -46,11 +46,11 @@ TEST_CASE("1000 concurrent sleep_sql requests of 0.2 s through nginx, one app th
   cofcgi_test::MariadbServer db;
   db.start();
   cgi_test::TempDir dir;
-  cgi_test::App app =
-      cgi_test::start_app(COFCGI_SLEEP_SQL_EXE, "unix:" + dir.path() + "/app.sock",
-                          {"--threads", "1", "--mysql-socket", db.socket_path(), "--mysql-user",
-                           db.user(), "--mysql-password", db.password(), "--pool", "1000"},
-                          dir.path() + "/app.log");
+  cgi_test::App app = cgi_test::start_app(
+      COFCGI_SLEEP_SQL_EXE, "unix:" + dir.path() + "/app.sock",
+      {"--threads", "1", "--mysql-socket", db.socket_path(), "--mysql-user", db.user(),
+       "--mysql-password", db.password(), "--pool", "1000", "--status-path", "/status"},
+      dir.path() + "/app.log");
   cofcgi_test::NginxServerOptions options;
   options.upstream = app.address;
   options.keepalive = 1024;
@@ -82,4 +82,12 @@ TEST_CASE("1000 concurrent sleep_sql requests of 0.2 s through nginx, one app th
   CHECK(ok == 1000);
   CHECK(seconds >= 0.2);
   CHECK(seconds < 3.0);  // serial: 200 s; a pool of threads of 32: 6.25 s
+
+  // The pool's figures on the status page: every connection it opened, none lent now.
+  const std::string status = http_get(nginx.port(), "/status?json");
+  INFO(status);
+  CHECK(status.find("\"mysql_pool\":{") != std::string::npos);
+  CHECK(status.find("\"max_open\":1000") != std::string::npos);
+  CHECK(status.find("\"in_use\":0") != std::string::npos);
+  CHECK(status.find("\"wait_seconds_total\":") != std::string::npos);
 }
