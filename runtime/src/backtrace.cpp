@@ -57,7 +57,9 @@ struct Backtracer::Impl {
   // one): every libdw call runs on this thread, with a thread's full stack. The caller
   // waits for it, so a parked coroutine of the caller's thread cannot move meanwhile.
   std::thread worker;
-  std::mutex callers;  // one walk at a time
+  // One walk at a time, from setting `start` to the end of the walk: two threads' status
+  // pages walk at once, and `start` set by one must not be walked by the other.
+  std::mutex callers;
   std::mutex mutex;
   std::condition_variable wake;
   std::function<void()> job;
@@ -79,6 +81,7 @@ struct Backtracer::Impl {
     }
     close();
   }
+  // run_on_worker: the caller holds `callers`.
   void run_on_worker(const std::function<void()>& fn);
   void serve();
   void close() {
@@ -138,7 +141,6 @@ struct Backtracer::Impl {
 thread_local Backtracer::Impl* Backtracer::Impl::current = nullptr;
 
 void Backtracer::Impl::run_on_worker(const std::function<void()>& fn) {
-  std::lock_guard<std::mutex> one_caller(callers);
   std::unique_lock<std::mutex> lock(mutex);
   if (!worker.joinable()) worker = std::thread([this] { serve(); });
   job = fn;
@@ -226,6 +228,7 @@ Backtracer::~Backtracer() = default;
 
 std::vector<StackFrame> Backtracer::of_coroutine(CoroutineHandle coroutine,
                                                  std::size_t max_frames) {
+  std::lock_guard<std::mutex> one_walk(impl_->callers);
   if (!detail::walk_start_of_coroutine(static_cast<detail::Coroutine*>(coroutine.raw()),
                                        &impl_->start)) {
     return {};
@@ -239,6 +242,7 @@ bool Backtracer::of_thread(pthread_t thread, ThreadSample* out, std::chrono::mil
                            std::size_t max_frames) {
   std::unique_ptr<detail::SampleSlot> slot = detail::sample_thread(thread, timeout);
   if (slot == nullptr) return false;
+  std::lock_guard<std::mutex> one_walk(impl_->callers);
   detail::walk_start_of_sample(*slot, &impl_->start);
   impl_->run_on_worker([&] { out->frames = impl_->walk(max_frames); });
   out->coroutine_id = slot->coroutine_id;
