@@ -96,4 +96,24 @@ pid_t read_pid_file(const std::string& path) {
   return static_cast<pid_t>(pid);
 }
 
+WrkResult run_wrk(const std::string& url, int seconds, int connections) {
+  WrkResult w;
+  const cgi_test::RunResult r =
+      cgi_test::run_program({"/usr/bin/wrk", "-t2", "-c" + std::to_string(connections),
+                             "-d" + std::to_string(seconds) + "s", "--timeout", "10s", url},
+                            "", std::chrono::seconds(seconds + 30));
+  w.out = r.out + r.err;
+  std::smatch m;
+  if (std::regex_search(w.out, m, std::regex(R"((\d+) requests in)")))
+    w.requests = std::stoll(m[1]);
+  if (std::regex_search(w.out, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))")))
+    w.non_2xx = std::stoll(m[1]);
+  if (std::regex_search(
+          w.out, m,
+          std::regex(R"(Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+))"))) {
+    w.socket_errors = std::stoll(m[1]) + std::stoll(m[2]) + std::stoll(m[3]) + std::stoll(m[4]);
+  }
+  return w;
+}
+
 }  // namespace ops_test

@@ -39,4 +39,14 @@ std::size_t file_size(const std::string& path);
 // read_pid_file: the pid in the file, -1 when it is missing or empty.
 pid_t read_pid_file(const std::string& path);
 
+// WrkResult: what wrk printed that says whether every request succeeded.
+struct WrkResult {
+  long long requests = 0;
+  long long non_2xx = 0;
+  long long socket_errors = 0;  // connect + read + write + timeout
+  std::string out;
+};
+// run_wrk: /usr/bin/wrk -t2 -c`connections` for `seconds` on `url`.
+WrkResult run_wrk(const std::string& url, int seconds, int connections);
+
 }  // namespace ops_test

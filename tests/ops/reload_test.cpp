@@ -13,7 +13,6 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -74,33 +73,6 @@ struct ReloadedApp {
     }
   }
 };
-
-// WrkResult: what wrk printed that says whether every request succeeded.
-struct WrkResult {
-  long long requests = 0;
-  long long non_2xx = 0;
-  long long socket_errors = 0;
-  std::string out;
-};
-
-WrkResult run_wrk(const std::string& url, int seconds, int connections) {
-  WrkResult w;
-  const RunResult r = run_program({"/usr/bin/wrk", "-t2", "-c" + std::to_string(connections),
-                                   "-d" + std::to_string(seconds) + "s", "--timeout", "10s", url},
-                                  "", std::chrono::seconds(seconds + 30));
-  w.out = r.out + r.err;
-  std::smatch m;
-  if (std::regex_search(w.out, m, std::regex(R"((\d+) requests in)")))
-    w.requests = std::stoll(m[1]);
-  if (std::regex_search(w.out, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))")))
-    w.non_2xx = std::stoll(m[1]);
-  if (std::regex_search(
-          w.out, m,
-          std::regex(R"(Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+))"))) {
-    w.socket_errors = std::stoll(m[1]) + std::stoll(m[2]) + std::stoll(m[3]) + std::stoll(m[4]);
-  }
-  return w;
-}
 
 bool have_wrk() { return ::access("/usr/bin/wrk", X_OK) == 0; }
 

@@ -173,35 +173,11 @@ class Nginx {
   pid_t pid_ = -1;
 };
 
-struct WrkResult {
-  long long requests = 0, non_2xx = 0, socket_errors = 0;
-  std::string out;
-};
-
-WrkResult run_wrk(const std::string& url, int seconds) {
-  WrkResult w;
-  const RunResult r = run_program({"/usr/bin/wrk", "-t2", "-c32",
-                                   "-d" + std::to_string(seconds) + "s", "--timeout", "10s", url},
-                                  "", std::chrono::seconds(seconds + 30));
-  w.out = r.out + r.err;
-  std::smatch m;
-  if (std::regex_search(w.out, m, std::regex(R"((\d+) requests in)")))
-    w.requests = std::stoll(m[1]);
-  if (std::regex_search(w.out, m, std::regex(R"(Non-2xx or 3xx responses: (\d+))")))
-    w.non_2xx = std::stoll(m[1]);
-  if (std::regex_search(
-          w.out, m,
-          std::regex(R"(Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+))"))) {
-    w.socket_errors = std::stoll(m[1]) + std::stoll(m[2]) + std::stoll(m[3]) + std::stoll(m[4]);
-  }
-  return w;
-}
-
 // during_wrk runs wrk for `seconds` and `action` on this thread meanwhile.
 template <class Action>
 WrkResult during_wrk(const std::string& url, int seconds, Action action) {
   WrkResult result;
-  std::thread load([&] { result = run_wrk(url, seconds); });
+  std::thread load([&] { result = run_wrk(url, seconds, 32); });
   action();
   load.join();
   return result;
