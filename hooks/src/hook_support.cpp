@@ -76,6 +76,19 @@ co::Deadline deadline_for(const FdView& v, Direction dir, CallKind kind) {
   return timeout > 0 ? co::deadline_after(std::chrono::nanoseconds(timeout)) : co::kNoDeadline;
 }
 
+std::uint64_t fd_generation(int fd) {
+  const FdInfo* info = FdTable::instance().get(fd);
+  return info != nullptr ? info->generation.load(std::memory_order_acquire) : 0;
+}
+
+void note_not_ready(int fd, Direction dir) {
+  const int saved = errno;
+  // Generation 0 is a life the hooks did not see begin: no note, it could outlive the file.
+  if (const std::uint64_t generation = fd_generation(fd); generation != 0)
+    co::note_fd_not_ready(fd, static_cast<std::uint32_t>(poll_events(dir)), generation);
+  errno = saved;
+}
+
 void report_timeout() {
   if (errno != EAGAIN) return;
   if (co::libco_profile().active) errno = LIBCO_POLL_TIMEOUT;

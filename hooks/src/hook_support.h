@@ -77,6 +77,23 @@ int block_until_ready(int fd, Direction dir, co::Deadline deadline);
 
 inline short poll_events(Direction dir) { return dir == Direction::read ? POLLIN : POLLOUT; }
 
+// note_not_ready tells this thread's netpoller that a call on fd just failed with EAGAIN
+// in `dir` (co::note_fd_not_ready, for the fd's current generation): a one-fd poll that
+// follows (libmariadb's recv, then poll) parks at once instead of asking the kernel again.
+// Errno is kept.
+void note_not_ready(int fd, Direction dir);
+
+// passing_eagain returns `result`, a call's made without parking, noting an EAGAIN first.
+template <typename T>
+T passing_eagain(T result, int fd, Direction dir) {
+  if (result < 0 && errno == EAGAIN) [[unlikely]]
+    note_not_ready(fd, dir);
+  return result;
+}
+
+// fd_generation: the life of fd as the hooks count it (0: unknown or out of range).
+std::uint64_t fd_generation(int fd);
+
 // KeepErrnoOnSuccess: libc leaves errno alone when a call succeeds. A hook that parked let
 // the thread's other coroutines run (errno belongs to the thread, not the coroutine) and its
 // own non-blocking attempts set EAGAIN, so on success it puts the caller's errno back:

@@ -31,6 +31,12 @@ int timeval_to_ms(const timeval* tv) {
   return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
 }
 
+// one_fd_generation: for a poll of one fd, that fd's life (co::poll_fds skips its polls when
+// the netpoller can vouch for that life); 0 otherwise.
+std::uint64_t one_fd_generation(const pollfd* fds, nfds_t nfds) {
+  return nfds == 1 ? fd_generation(fds[0].fd) : 0;
+}
+
 // select over poll_fds: the fd_sets become pollfds and back.
 int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
                     int timeout_ms) {
@@ -105,7 +111,7 @@ extern "C" {
 COFCGI_API int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (!co::hooks_active()) return REAL(poll)(fds, nfds, timeout);
   const KeepErrnoOnSuccess keep;
-  return keep(co::poll_fds(fds, nfds, timeout));
+  return keep(co::poll_fds(fds, nfds, timeout, one_fd_generation(fds, nfds)));
 }
 
 COFCGI_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
@@ -122,7 +128,7 @@ COFCGI_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) 
 COFCGI_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(ppoll)(fds, nfds, timeout, mask);
   const KeepErrnoOnSuccess keep;
-  return keep(co::poll_fds(fds, nfds, timespec_to_ms(timeout)));
+  return keep(co::poll_fds(fds, nfds, timespec_to_ms(timeout), one_fd_generation(fds, nfds)));
 }
 
 COFCGI_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,

@@ -20,7 +20,8 @@ template <typename SocketTry, typename RealCall>
 ssize_t read_hook(int fd, SocketTry socket_try, RealCall real_call) {
   if (!co::hooks_active()) return real_call();
   const FdView v = view_of(fd);
-  if (v.info == nullptr || v.user_nonblock) return real_call();
+  if (v.info == nullptr) return real_call();
+  if (v.user_nonblock) return passing_eagain(real_call(), fd, Direction::read);
   if (v.kind == FdKind::socket) {
     const ssize_t n = retry_on_eagain(fd, Direction::read, v, socket_try);
     if (n >= 0 || errno != ENOTSOCK) return n;
@@ -54,7 +55,9 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
 
 ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park (libco parked it forever).
-  if (flags & MSG_DONTWAIT) return REAL(recvfrom)(fd, buf, n, flags, addr, len);
+  // libmariadb reads so, then polls: the EAGAIN is noted for that poll.
+  if (flags & MSG_DONTWAIT)
+    return passing_eagain(REAL(recvfrom)(fd, buf, n, flags, addr, len), fd, Direction::read);
   if ((flags & MSG_WAITALL) && co::hooks_active()) {
     return recv_all(fd, static_cast<char*>(buf), n, flags & ~MSG_WAITALL, addr, len);
   }
@@ -115,7 +118,8 @@ COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, in
 }
 
 COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  if (flags & MSG_DONTWAIT) return REAL(recvmsg)(fd, msg, flags);
+  if (flags & MSG_DONTWAIT)
+    return passing_eagain(REAL(recvmsg)(fd, msg, flags), fd, Direction::read);
   return read_hook(
       fd, [&] { return REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT); },
       [&] { return REAL(recvmsg)(fd, msg, flags); });

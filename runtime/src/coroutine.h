@@ -58,9 +58,12 @@ struct Coroutine {
   const char* stack_size_setting = nullptr;  // co::Options::stack_size_setting
   CoState state = CoState::created;
   WakeReason wake_reason = WakeReason::notified;
-  bool is_thread_main = false;   // the thread's own stack, not a coroutine
-  bool detached = false;         // destroyed by the scheduler when it finishes (co::go)
-  bool hooks_enabled = false;    // libco co_enable_hook_sys; read by the hooks layer
+  bool is_thread_main = false;  // the thread's own stack, not a coroutine
+  bool detached = false;        // destroyed by the scheduler when it finishes (co::go)
+  bool hooks_enabled = false;   // libco co_enable_hook_sys; read by the hooks layer
+  // The epoll events (same bits as poll's) of the netpoller wake-ups since the current fd
+  // wait began: poll_fds on one fd answers from them instead of polling again.
+  std::uint16_t ready_events = 0;
   ExceptionState eh;             // C++ exception globals while switched out
   int saved_errno = 0;           // errno while switched out
   LocalTable* locals = nullptr;  // coroutine-local values, allocated on first use

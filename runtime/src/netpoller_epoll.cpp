@@ -13,10 +13,14 @@ namespace {
 constexpr std::uint32_t kReadEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 constexpr std::uint32_t kWriteEvents = EPOLLOUT | EPOLLHUP | EPOLLERR;
 
-void wake_all(ListNode& queue, WakeReason reason) {
+// wake_all wakes every waiter of `queue`, handing each coroutine the events epoll reported
+// (`events`, 0 for none) so that a one-fd poll needs no second poll() to learn them.
+void wake_all(ListNode& queue, WakeReason reason, std::uint32_t events = 0) {
   Scheduler& sched = Scheduler::get();
   while (ListNode* node = list_pop_front(queue)) {
-    sched.make_ready(container_of<Waiter, &Waiter::link>(node)->co, reason);
+    Coroutine* co = container_of<Waiter, &Waiter::link>(node)->co;
+    co->ready_events = static_cast<std::uint16_t>(co->ready_events | events);
+    sched.make_ready(co, reason);
   }
 }
 
@@ -53,6 +57,7 @@ FdWaiters* Netpoller::waiters_for(int fd, std::uint64_t generation) {
       if (errno != EEXIST || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return nullptr;
     }
     slot->registered = true;
+    slot->not_ready = 0;
     slot->generation = generation;
     ++registered_;
   }
@@ -64,6 +69,7 @@ void Netpoller::forget(int fd) {
   FdWaiters& w = *fds_[fd];
   wake_all(w.readers, WakeReason::closed);
   wake_all(w.writers, WakeReason::closed);
+  w.not_ready = 0;
   if (w.registered) {
     (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     w.registered = false;
@@ -74,6 +80,23 @@ void Netpoller::forget(int fd) {
 void Netpoller::wake_readers(int fd) {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size() || !fds_[fd]) return;
   wake_all(fds_[fd]->readers, WakeReason::notified);
+}
+
+FdWaiters* Netpoller::registered_slot(int fd, std::uint64_t generation) const {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return nullptr;
+  FdWaiters* w = fds_[static_cast<std::size_t>(fd)].get();
+  if (w == nullptr || !w->registered) return nullptr;
+  if (generation != 0 && generation != w->generation) return nullptr;  // another life
+  return w;
+}
+
+void Netpoller::note_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) {
+  if (FdWaiters* w = registered_slot(fd, generation)) w->not_ready |= bits;
+}
+
+bool Netpoller::known_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) const {
+  const FdWaiters* w = registered_slot(fd, generation);
+  return w != nullptr && (w->not_ready & bits) == bits;
 }
 
 void Netpoller::add_tagged(int fd, void* tag) {
@@ -92,6 +115,7 @@ void Netpoller::rebuild(int tagged_fd, void* tag) {
   if (tagged_fd >= 0) add_tagged(tagged_fd, tag);
   for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
     if (!fds_[fd] || !fds_[fd]->registered) continue;
+    fds_[fd]->not_ready = 0;  // the fresh registration reports what is ready now
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = fds_[fd].get();
@@ -111,8 +135,15 @@ int Netpoller::wait_events(int timeout_ms, const void* wakeup_tag, bool* wakeup_
       continue;
     }
     auto* w = static_cast<FdWaiters*>(events[i].data.ptr);
-    if (events[i].events & kReadEvents) wake_all(w->readers, WakeReason::notified);
-    if (events[i].events & kWriteEvents) wake_all(w->writers, WakeReason::notified);
+    const std::uint32_t got = events[i].events;
+    if (got & kReadEvents) {
+      w->not_ready &= static_cast<std::uint8_t>(~kReadNotReady);
+      wake_all(w->readers, WakeReason::notified, got);
+    }
+    if (got & kWriteEvents) {
+      w->not_ready &= static_cast<std::uint8_t>(~kWriteNotReady);
+      wake_all(w->writers, WakeReason::notified, got);
+    }
   }
   return n;
 }

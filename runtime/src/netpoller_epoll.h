@@ -16,10 +16,20 @@
 
 namespace co::detail {
 
+// Bits of FdWaiters::not_ready.
+inline constexpr std::uint8_t kReadNotReady = 1;
+inline constexpr std::uint8_t kWriteNotReady = 2;
+
 struct FdWaiters {
   ListNode readers;
   ListNode writers;
   bool registered = false;
+  // "An operation found nothing to do in this direction, and this thread's epoll has not
+  // reported an edge since" (note_not_ready). Sound because the registration is
+  // edge-triggered: any readiness that arrives after the EAGAIN queues an event, and only
+  // this thread's loop takes events off the queue, clearing the bit as it does. Kept only
+  // while registered; cleared on every (re-)registration and by forget.
+  std::uint8_t not_ready = 0;
   std::uint64_t generation = 0;  // the fd's life this registration was made for (0: unknown)
 };
 
@@ -36,6 +46,13 @@ class Netpoller {
   void forget(int fd);
   // wake_readers wakes fd's read waiters with WakeReason::notified; the registration stays.
   void wake_readers(int fd);
+  // note_not_ready records that an operation on fd found nothing to do in the directions of
+  // `bits` (kReadNotReady, kWriteNotReady). Only for an fd registered for this `generation`
+  // (0: the caller vouches for the fd's life); otherwise nothing is recorded.
+  void note_not_ready(int fd, std::uint8_t bits, std::uint64_t generation);
+  // known_not_ready: every direction in `bits` is noted not ready for this generation's
+  // registration, with no edge since.
+  bool known_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) const;
   // wait_events blocks in epoll_wait for up to timeout_ms (-1: forever) and wakes the
   // waiters of every fd that got an event; returns the number of events, and sets
   // *wakeup_fired when the cross-thread eventfd (tag `wakeup_tag`) was among them.
@@ -51,6 +68,7 @@ class Netpoller {
  private:
   UniqueFd epoll_;
   std::vector<std::unique_ptr<FdWaiters>> fds_;
+  FdWaiters* registered_slot(int fd, std::uint64_t generation) const;
   std::size_t registered_ = 0;
 };
 

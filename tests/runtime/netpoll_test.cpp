@@ -455,3 +455,37 @@ TEST_CASE("netpoll: poll_fds on the thread's own stack is plain poll") {
   // The poller is not involved: nothing got registered.
   CHECK(co::stats().polled_fds == polled_before);
 }
+
+TEST_CASE("netpoll: a not-ready note is kept while registered, until an edge or fd_closing") {
+  cofcgi_test::LeakCheck leaks;
+  SocketPair sp;
+  bool before_registration = true, after_note = false, after_edge = true, after_close = true;
+  bool write_side = true, errno_kept = false;
+  co::go([&] {
+    // Not registered with the netpoller yet: nothing vouches for the note, it is not kept.
+    co::note_fd_not_ready(sp.fd[0], POLLIN);
+    before_registration = co::fd_known_not_ready(sp.fd[0], POLLIN);
+    co::go([&] { write_byte(sp.fd[1], 'a'); });
+    REQUIRE(read_byte(sp.fd[0]) == 'a');  // parks once: registered now
+    errno = EILSEQ;
+    co::note_fd_not_ready(sp.fd[0], POLLIN);
+    errno_kept = errno == EILSEQ;
+    after_note = co::fd_known_not_ready(sp.fd[0], POLLIN);
+    write_side = co::fd_known_not_ready(sp.fd[0], POLLOUT) ||
+                 co::fd_known_not_ready(sp.fd[0], POLLIN | POLLOUT);
+    write_byte(sp.fd[1], 'b');
+    co::sleep_for(std::chrono::milliseconds(5));  // the loop takes the edge off epoll
+    after_edge = co::fd_known_not_ready(sp.fd[0], POLLIN);
+    REQUIRE(read_byte(sp.fd[0]) == 'b');
+    co::note_fd_not_ready(sp.fd[0], POLLIN);
+    co::fd_closing(sp.fd[0]);
+    after_close = co::fd_known_not_ready(sp.fd[0], POLLIN);
+  });
+  co::run();
+  CHECK_FALSE(before_registration);
+  CHECK(after_note);
+  CHECK(errno_kept);
+  CHECK_FALSE(write_side);  // only the direction noted
+  CHECK_FALSE(after_edge);
+  CHECK_FALSE(after_close);
+}

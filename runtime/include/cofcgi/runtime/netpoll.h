@@ -59,6 +59,24 @@ COFCGI_API void wake_fd_readers(int fd);
 // parks on every fd plus the timeout, then polls again for exact revents. Outside a
 // coroutine it is the real poll. timeout_ms < 0 waits forever; 0 never parks. Where it would
 // park in a cancelled coroutine or past its DeadlineScope: -1 with ECANCELED/ETIMEDOUT.
-COFCGI_API int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms);
+// For one fd (libmariadb's case) it parks with no allocation, and `fd_generation`, the
+// fd's life as the hooks count it (0: unknown), lets it skip both polls: the first when
+// the fd is noted not ready (note_fd_not_ready), the second when the wake-up's events
+// answer POLLIN/POLLOUT (revents then are those events, as a threaded poll would see them;
+// another coroutine may still drain the fd before this one reads).
+COFCGI_API int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms,
+                        std::uint64_t fd_generation = 0);
+
+// note_fd_not_ready records that an operation on fd just found nothing to do in the
+// directions of `events` (POLLIN, POLLOUT): it failed with EAGAIN, or a read of a stream
+// socket returned less than asked (which leaves it empty; not with TCP urgent data). Until
+// this thread's netpoller reports an edge on fd, fd_known_not_ready says so: the caller may
+// park (wait_fd) without trying the kernel first. The note is kept only for an fd this
+// thread already waits on through the netpoller (for that fd_generation when non-zero; 0:
+// the caller owns the fd and vouches for its life): the registration is edge-triggered, so
+// anything that arrives after the note queues an edge, which clears it. fd_closing clears
+// it too. Errno is left alone.
+COFCGI_API void note_fd_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
+COFCGI_API bool fd_known_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
 
 }  // namespace co
