@@ -150,3 +150,115 @@ TEST_CASE_FIXTURE(CancelTest,
   CHECK(second_got_it);
   CHECK(pool.stats().waiting == 0);
 }
+
+// A call made after the coroutine was cancelled has not reached the server: it fails at once
+// without sending anything, and the connection, whose protocol never left its resting state,
+// stays in the pool (issue 14: every request nginx gave up on cost its connection, and the
+// reconnects under load failed).
+TEST_CASE_FIXTURE(CancelTest,
+                  "mysql cancel: a call made after the cancel sends nothing; the connection is "
+                  "kept") {
+  co::mysql::Pool pool(pool_config(true, 1));
+  std::string query_error, statement_error;
+  std::string connection_id;
+  co::go([&] {
+    auto conn = pool.acquire();
+    connection_id = conn.query("SELECT CONNECTION_ID()").value(0, 0);
+    auto statement = conn.prepare("SELECT ? + 1");
+    co::CancelHandle::current().cancel();
+    try {
+      (void)conn.query("SELECT 1");
+    } catch (const co::mysql::Error& e) {
+      query_error = e.what();
+      CHECK_FALSE(e.connection_broken());
+    }
+    try {
+      (void)statement.execute(1);
+    } catch (const co::mysql::Error& e) {
+      statement_error = e.what();
+      CHECK_FALSE(e.connection_broken());
+    }
+    CHECK_FALSE(conn.discarded());
+  });
+  co::run();
+  MESSAGE("query: " << query_error << "; statement: " << statement_error);
+  CHECK(query_error.find("cancel") != std::string::npos);
+  CHECK(statement_error.find("cancel") != std::string::npos);
+  CHECK(pool.stats().discarded == 0);
+  CHECK(pool.stats().open == 1);
+  // The same connection serves the next lease, in sync.
+  co::go([&] {
+    auto conn = pool.acquire();
+    CHECK(conn.query("SELECT CONNECTION_ID()").value(0, 0) == connection_id);
+    CHECK(conn.prepare("SELECT ? + 1").execute(2).value(0, 0) == "3");
+  });
+  co::run();
+  CHECK(pool.stats().connects == 1);
+}
+
+// A connect cut short because its own coroutine was cancelled (or passed its deadline) says
+// nothing about the server: other acquirers must not be refused by the backoff for it
+// (issue 14: "Lost connection ... system error: 125" then "server unreachable ... (backoff)"
+// 503s on a healthy server).
+TEST_CASE_FIXTURE(CancelTest,
+                  "mysql cancel: a connect cut by its coroutine's cancel does not make the pool "
+                  "back off") {
+  co::mysql::Pool pool(pool_config(false, 4));
+  int cut = 0, refused = 0;
+  std::string cut_error, refused_error;
+  for (int i = 0; i < 5; ++i) {
+    pool.close_idle();  // the next acquire has to connect
+    co::CancelHandle connecting;
+    co::go([&] {
+      connecting = co::CancelHandle::current();
+      try {
+        auto conn = pool.acquire();  // parks in the connect; cancelled there
+      } catch (const std::exception& e) {
+        ++cut;
+        cut_error = e.what();
+      }
+    });
+    co::go([&] { connecting.cancel(); });  // runs while the first one waits for the server
+    co::run();
+    co::go([&] {  // right after the cut: the server is fine, so this connects
+      try {
+        auto conn = pool.acquire();
+        CHECK(conn.query("SELECT 1").value(0, 0) == "1");
+      } catch (const std::exception& e) {
+        ++refused;
+        refused_error = e.what();
+      }
+    });
+    co::run();
+  }
+  MESSAGE(cut << " of 5 connects cut (" << cut_error << "), " << refused
+              << " acquires after them refused (" << refused_error << ")");
+  CHECK(cut > 0);
+  CHECK(refused == 0);
+  CHECK(pool.stats().backoff_refusals == 0);
+  CHECK(pool.stats().in_use == 0);
+}
+
+TEST_CASE_FIXTURE(CancelTest,
+                  "mysql cancel: a coroutine cancelled before acquire() gets no connection and "
+                  "opens none") {
+  co::mysql::Pool pool(pool_config(true, 2));
+  co::go([&] { (void)pool.acquire().query("SELECT 1"); });  // one idle connection
+  co::run();
+  std::string error;
+  co::go([&] {
+    co::CancelHandle::current().cancel();
+    try {
+      auto conn = pool.acquire();
+    } catch (const co::mysql::Error& e) {
+      error = e.what();
+    }
+  });
+  co::run();
+  CHECK(error.find("cancel") != std::string::npos);
+  const auto st = pool.stats();
+  CHECK(st.connects == 1);
+  CHECK(st.idle == 1);
+  CHECK(st.in_use == 0);
+  CHECK(st.backoff_refusals == 0);
+}

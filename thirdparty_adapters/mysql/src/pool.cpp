@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "cofcgi/adapters/mysql_pool.h"
+#include "interrupted.h"
 #include "pool_shared.h"
 #include "pooled_connection.h"
 #include "thread_pool.h"
@@ -46,6 +47,7 @@ namespace {
 
 Result Connection::query(std::string_view sql) {
   if (!conn_) no_connection();
+  detail::throw_if_interrupted("query");
   try {
     return co::mysql::query(conn_->mysql, sql);
   } catch (const Error& e) {
@@ -63,6 +65,7 @@ std::string Connection::escape(std::string_view s) {
 
 Statement Connection::prepare(std::string_view sql) {
   if (!conn_) no_connection();
+  detail::throw_if_interrupted("prepare");
   try {
     return Statement(conn_, conn_->statements.get(conn_->mysql, sql));
   } catch (const Error& e) {

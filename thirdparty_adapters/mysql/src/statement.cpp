@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cofcgi/adapters/mysql_statement.h"
+#include "interrupted.h"
 #include "pooled_connection.h"
 #include "statement_cache.h"
 
@@ -231,6 +232,7 @@ Result Statement::execute_params(const Param* params, std::size_t count) {
                                 std::to_string(ps.param_count) + " parameter(s), got " +
                                 std::to_string(count));
   }
+  detail::throw_if_interrupted("execute");
   try {
     return run(ps, params, count);
   } catch (const Error& e) {

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "cofcgi/runtime/cancel.h"
 #include "connect.h"
+#include "interrupted.h"
 
 namespace co::mysql::detail {
 
@@ -116,7 +118,10 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
     std::string what = e.what();
     const std::string prefix = "co::mysql::Pool: ";
     if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
-    shared->backoff.failed(e.code(), what, std::chrono::nanoseconds(now_ns() - started));
+    // Cut short by this coroutine's own cancel or deadline: nothing is known about the
+    // server, so the others are not refused for it (the backoff is for a server that fails).
+    if (co::interruption() == 0)
+      shared->backoff.failed(e.code(), what, std::chrono::nanoseconds(now_ns() - started));
     shared->unreserve();
     throw;
   }
@@ -127,6 +132,7 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
 
 PooledConnection* ThreadPool::acquire(std::chrono::milliseconds timeout) {
   if (shared->closed) throw Error(0, "HY000", "co::mysql::Pool used after it was destroyed");
+  throw_if_interrupted("acquire");  // a connection lent now could not be used
   close_expired_idle();
   if (waiters_.empty()) {
     const Deadline deadline = check_deadline();
@@ -233,6 +239,9 @@ void ThreadPool::serve_waiters() {
 void ThreadPool::release(PooledConnection* c) noexcept {
   bool keep = false;
   try {
+    // Also when the lease's coroutine was cancelled or is past its deadline (a handler whose
+    // client went away): the reset is the pool's clean-up, bounded by its own deadline.
+    const CancelShield shield;
     keep = !shared->closed && make_reusable(shared->config, *c, check_deadline());  // parks
   } catch (...) {
     keep = false;

@@ -25,6 +25,12 @@
 //   when the handler throws. It is closed instead of reused after any client-side error
 //   (CR_*: server gone, lost, read timeout, a hooked call that failed with ETIMEDOUT or
 //   ECANCELED), after discard(), or past max_lifetime.
+// - Cancellation (cofcgi/runtime/cancel.h): acquire(), query(), prepare() and execute() in a
+//   coroutine already cancelled or past its deadline fail at once (Error, SQLSTATE HY008,
+//   not connection_broken()) without sending anything, so the connection stays in step and
+//   is kept; a call cut while it waits for the server loses its connection. A connect cut by
+//   its own coroutine's cancel does not start the backoff (it says nothing about the server).
+//   The drain and reset at release run in a cancelled coroutine too (bounded as below).
 // - Health and deadlines: an idle connection is checked before it is lent (its socket must
 //   have nothing to read; after ping_after_idle it must answer mysql_ping). Opening a
 //   connection, the check and the reset at release are each bounded by connect_timeout: a
