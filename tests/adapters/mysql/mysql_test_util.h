@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 #include <mysql.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +20,7 @@
 #include "cofcgi/adapters/mysql.h"
 #include "cofcgi/adapters/mysql_pool.h"
 #include "cofcgi/runtime.h"
+#include "cofcgi/runtime/unique_fd.h"
 #include "mariadb_server.h"
 
 namespace mysql_test {
@@ -184,5 +187,23 @@ inline std::vector<std::string> run_coroutines(int n, const std::function<void(i
   for (const auto& e : errors) FAIL_CHECK(e);
   return errors;
 }
+
+// A TCP listener on loopback that never accepts: connects complete (the kernel's backlog),
+// the MySQL handshake never comes, as with a stopped or wedged server.
+struct SilentListener {
+  co::UniqueFd fd;
+  unsigned port = 0;
+  SilentListener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    REQUIRE(fd.get() >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd.get(), 64) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+  }
+};
 
 }  // namespace mysql_test

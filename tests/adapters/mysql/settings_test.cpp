@@ -29,24 +29,6 @@ std::string connection_id(co::mysql::Connection& c) {
   return c.query("SELECT CONNECTION_ID()").value(0, 0);
 }
 
-// A TCP listener on loopback that never accepts: connects complete (the kernel's backlog),
-// the MySQL handshake never comes, as with a stopped or wedged server.
-struct SilentListener {
-  co::UniqueFd fd;
-  unsigned port = 0;
-  SilentListener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    REQUIRE(fd.get() >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd.get(), 64) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-  }
-};
-
 // stop_process: SIGSTOP, then wait until every thread of it is stopped (kill() returns
 // before the signal has taken effect: a thread may still answer a query meanwhile).
 void stop_process(pid_t pid) {

@@ -134,18 +134,47 @@ PooledConnection* ThreadPool::acquire(std::chrono::milliseconds timeout) {
   if (shared->closed) throw Error(0, "HY000", "co::mysql::Pool used after it was destroyed");
   throw_if_interrupted("acquire");  // a connection lent now could not be used
   close_expired_idle();
-  if (waiters_.empty()) {
-    const Deadline deadline = check_deadline();
-    if (PooledConnection* c = take_idle(deadline)) return c;
-    if (shared->try_reserve()) return open_new(deadline);
-  }
-  return wait_for_grant(timeout);
+  PooledConnection* c = lend(check_deadline(), timeout);
+  ++lent_;
+  return c;
 }
 
-PooledConnection* ThreadPool::wait_for_grant(std::chrono::milliseconds timeout) {
+PooledConnection* ThreadPool::lend(Deadline deadline, std::chrono::milliseconds timeout) {
+  bool connection_only = false;
+  if (waiters_.empty()) {
+    if (PooledConnection* c = take_idle(deadline)) return c;
+    if (shared->try_reserve()) {
+      if (PooledConnection* c = connect_or_wait(deadline, connection_only)) return c;
+    }
+  }
+  for (;;) {
+    PooledConnection* c = wait_for_grant(timeout, connection_only);
+    if (c == nullptr) c = connect_or_wait(check_deadline(), connection_only);  // a budget unit
+    if (c) return c;
+  }
+}
+
+PooledConnection* ThreadPool::connect_or_wait(Deadline deadline, bool& connection_only) {
+  try {
+    return open_new(deadline);
+  } catch (const Error&) {
+    // Refused by the backoff, or the connect failed, while connections of this thread are
+    // lent: the server answers those, and they come back, so wait for one instead of
+    // failing this request (a lost handshake under load is not a server that is down). If
+    // the server is down they fail too; once none is lent the waiter gets a budget unit,
+    // connects once more and throws then: a crash still fails fast.
+    if (co::interruption() != 0 || lent_ == 0) throw;
+    connection_only = true;
+    return nullptr;
+  }
+}
+
+PooledConnection* ThreadPool::wait_for_grant(std::chrono::milliseconds timeout,
+                                             bool connection_only) {
   const Deadline start = now_ns();
   const Deadline deadline = deadline_after(timeout);
   auto w = std::make_shared<Waiter>();
+  w->connection_only = connection_only;
   waiters_.push_back(w);
   bump(waiting, std::size_t{1});
   shared->waiting_total.fetch_add(1, std::memory_order_relaxed);
@@ -158,7 +187,10 @@ PooledConnection* ThreadPool::wait_for_grant(std::chrono::milliseconds timeout) 
       drop(waiting, std::size_t{1});
       shared->waiting_total.fetch_sub(1, std::memory_order_relaxed);
     }
-    if (w->connection) release(std::exchange(w->connection, nullptr));
+    if (w->connection) {
+      ++lent_;  // handed over, so lent: release() takes it back as any other
+      release(std::exchange(w->connection, nullptr));
+    }
     if (std::exchange(w->budget, false)) {
       drop(in_use, std::size_t{1});
       shared->unreserve();
@@ -199,15 +231,14 @@ PooledConnection* ThreadPool::wait_for_grant(std::chrono::milliseconds timeout) 
   const auto waited = static_cast<std::uint64_t>(now_ns() - start);
   bump(counters.wait_ns_total, waited);
   add_max(counters.wait_ns_max, waited);
-  const Deadline check = check_deadline();
   if (PooledConnection* c = std::exchange(w->connection, nullptr)) {
-    if (healthy(shared->config, *c, check)) return c;
+    if (healthy(shared->config, *c, check_deadline())) return c;
     bump(counters.health_check_failures, std::uint64_t{1});
     close(c, true);  // its budget unit stays with this coroutine
   }
   w->budget = false;
   drop(in_use, std::size_t{1});  // open_new counts it again
-  return open_new(check);
+  return nullptr;
 }
 
 void ThreadPool::grant(Waiter& w) {
@@ -222,21 +253,26 @@ void ThreadPool::serve_waiters() {
     for (auto& w : waiters_) w->queue.notify_all();  // they see `closed` and leave
     return;
   }
-  while (!waiters_.empty()) {
-    std::shared_ptr<Waiter> w = waiters_.front();
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    Waiter& w = **it;
     if (!idle_.empty()) {
-      w->connection = pop_idle();
+      w.connection = pop_idle();
+    } else if (w.connection_only && lent_ > 0) {
+      ++it;  // waits for a lent connection; those behind it may take budget
+      continue;
     } else if (shared->try_reserve()) {
-      w->budget = true;
+      w.budget = true;
     } else {
       return;
     }
-    waiters_.pop_front();
-    grant(*w);
+    const std::shared_ptr<Waiter> served = *it;
+    it = waiters_.erase(it);
+    grant(*served);
   }
 }
 
 void ThreadPool::release(PooledConnection* c) noexcept {
+  --lent_;
   bool keep = false;
   try {
     // Also when the lease's coroutine was cancelled or is past its deadline (a handler whose

@@ -30,6 +30,9 @@ namespace co::mysql::detail {
 struct Waiter {
   PooledConnection* connection = nullptr;  // handed an idle connection
   bool budget = false;                     // handed a budget unit: opens a connection
+  // Its own connect failed (or the backoff refused it) while connections of this thread
+  // were lent: it waits for one of them, and gets a budget unit only when none is lent.
+  bool connection_only = false;
   bool granted() const { return connection != nullptr || budget; }
   WaitQueue queue;
 };
@@ -66,7 +69,13 @@ struct ThreadPool : std::enable_shared_from_this<ThreadPool> {
  private:
   PooledConnection* take_idle(Deadline deadline);
   PooledConnection* open_new(Deadline deadline);  // holds a budget unit
-  PooledConnection* wait_for_grant(std::chrono::milliseconds timeout);
+  PooledConnection* lend(Deadline deadline, std::chrono::milliseconds timeout);
+  // connect_or_wait opens a connection with the budget unit the caller holds; nullptr (and
+  // connection_only set) when it failed but lent connections can serve the caller instead.
+  PooledConnection* connect_or_wait(Deadline deadline, bool& connection_only);
+  // wait_for_grant parks until the caller is handed a checked connection, or a budget unit
+  // (nullptr: connect with it).
+  PooledConnection* wait_for_grant(std::chrono::milliseconds timeout, bool connection_only);
   void grant(Waiter& w);
   void close(PooledConnection* c, bool keep_budget);
   void close_expired_idle();
@@ -76,6 +85,7 @@ struct ThreadPool : std::enable_shared_from_this<ThreadPool> {
 
   std::deque<std::shared_ptr<Waiter>> waiters_;  // FIFO
   std::deque<PooledConnection*> idle_;           // oldest first; lent from the back
+  std::size_t lent_ = 0;  // open connections lent (between acquire and release)
 };
 
 // thread_pool_for: the calling thread's ThreadPool of `shared`, created on first use when

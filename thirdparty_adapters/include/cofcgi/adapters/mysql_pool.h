@@ -20,7 +20,11 @@
 //   co::mysql::AcquireTimeout. Waiters of a thread are served first come, first served.
 //   A failed connect throws co::mysql::Error. While the server is down (a connect failed),
 //   acquirers that need a new connection fail at once (Error, "backoff") until a delay
-//   (backoff_initial, doubling up to backoff_max) passes; then one of them tries.
+//   (backoff_initial, doubling up to backoff_max) passes; then one of them tries. Except
+//   while connections of the acquirer's thread are lent: the server answers those, so an
+//   acquirer whose connect failed or was refused waits for one of them to come back (up to
+//   acquire_timeout) instead; when none is lent any more it connects once more and throws
+//   on failure (a crashed server fails every lease, so requests still fail fast).
 // - Connection (alias Pool::Lease) is move-only; destroying it returns the connection, also
 //   when the handler throws. It is closed instead of reused after any client-side error
 //   (CR_*: server gone, lost, read timeout, a hooked call that failed with ETIMEDOUT or
