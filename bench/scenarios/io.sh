@@ -6,6 +6,7 @@
 #   cofcgi    examples/sleep_sql, one app thread, co::mysql::Pool of IO_POOL connections,
 #             behind upstream keepalive (it multiplexes kept connections); at c=500 also
 #             without it ("cofcgi-nokeep": the peers' nginx configuration, for reference);
+#   cofcgi-NAME  the same from another build (--compare NAME=DIR), configured the same way;
 #   libfcgi   bench/peers/libfcgi_sleep_sql.c, IO_WORKERS threads, a MariaDB connection each;
 #   php-fpm   bench/peers/sleep_sql.php, pm static, IO_WORKERS children, mysqli persistent
 #             connection each, opcache on.
@@ -13,6 +14,9 @@
 # so nginx's other connections would wait in the backlog until fastcgi_read_timeout; closing
 # after each request is how they are deployed. Both get listen backlog 4096 so that queued
 # requests wait instead of being refused.
+# Per run also the per-request costs of bench/run's per_request_costs: app and nginx CPU
+# microseconds per request and the app's syscalls per request (perf), in steady-state windows.
+# The contenders' order rotates from round to round (drift on a shared machine spreads evenly).
 # Then "equal memory": each peer restarted with as many workers as fit in the PSS cofcgi used
 # at concurrency 500, measured again at 500.
 #
@@ -94,8 +98,8 @@ EOF
 io_start_app() {
   local key="$1" workers="$2" port="${app_port[$1]}"
   case "$key" in
-    cofcgi)
-      start "$key" "$io_cpus" "$sleep_sql" --listen "127.0.0.1:$port" --threads 1 \
+    cofcgi | cofcgi-*)
+      start "$key" "$io_cpus" "${cof_bin[$key]}" --listen "127.0.0.1:$port" --threads 1 \
         --mysql-socket "$mariadb_socket" --pool "$io_pool" ;;
     libfcgi*)
       start "$key" "$io_cpus" "$libfcgi_peer" --listen "127.0.0.1:$port" --threads "$workers" \
@@ -136,28 +140,33 @@ io_check() {
 io_measure() {
   local r="$1" key="$2" c="$3" port="${web_port[$2]}" apid="${app_pid[$2]}"
   drain "${app_port[$key]}"
-  local a0 a1 n0 n1 m0 m1 t0 t1 out sampler
+  local a0 a1 n0 n1 m0 m1 t0 t1 out sampler wrk_pid costs
   mem_sampler "$apid" "$tmp/mem-$key" &
   sampler=$!
   a0="$(cpu_ticks "$apid")"; n0="$(cpu_ticks "$worker")"; m0="$(cpu_ticks "$mariadb_pid")"
   t0="$(date +%s.%N)"
-  out="$("${prio[@]}" taskset -c "$io_cpus" wrk -t1 "-c$c" "-d$duration" --timeout 30s --latency \
-    "http://127.0.0.1:$port/?s=$io_sleep" 2>&1)" || { echo "$out" >&2; die "wrk failed"; }
+  "${prio[@]}" taskset -c "$io_cpus" wrk -t1 "-c$c" "-d$duration" --timeout 30s --latency \
+    "http://127.0.0.1:$port/?s=$io_sleep" > "$tmp/wrk.out" 2>&1 &
+  wrk_pid=$!
+  costs="$(per_request_costs "$(duration_s "$duration")" "$status_port" "$apid" "$worker")"
+  wait "$wrk_pid" || { cat "$tmp/wrk.out" >&2; die "wrk failed"; }
+  out="$(cat "$tmp/wrk.out")"
   t1="$(date +%s.%N)"
   a1="$(cpu_ticks "$apid")"; n1="$(cpu_ticks "$worker")"; m1="$(cpu_ticks "$mariadb_pid")"
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
   echo "$out" > "$tmp/wrk-$r-$key-$c.txt"
-  local rps p50 p99 non2xx serr secs rss pss
+  local rps p50 p99 non2xx serr secs rss pss app_us ngx_us sys_req sys_names
   read -r rps p50 p99 non2xx serr < <(wrk_figures "$out")
+  read -r app_us ngx_us sys_req sys_names <<<"$costs"
   secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
   read -r rss pss < "$tmp/mem-$key"
   pct() { awk -v a="$1" -v b="$2" -v t="$clk_tck" -v s="$secs" 'BEGIN {printf "%.0f", 100 * (b - a) / t / s}'; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$key" "$c" "$rps" "$p50" "$p99" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$key" "$c" "$rps" "$p50" "$p99" \
     "${non2xx:-0}" "${serr:-0}" "$((rss / 1024))" "$((pss / 1024))" "$(pct "$a0" "$a1")" "$(pct "$n0" "$n1")" \
-    "$(pct "$m0" "$m1")" "${workers_of[$key]}" >> "$raw"
-  printf '  %-10s c=%-5s %9s req/s  p50 %9s ms  p99 %9s ms  non-2xx %s  socket errors %s  RSS %s MiB  PSS %s MiB  cpu app %s%% nginx %s%% mariadbd %s%%\n' \
+    "$(pct "$m0" "$m1")" "${workers_of[$key]}" "$app_us" "$ngx_us" "$sys_req" "$sys_names" >> "$raw"
+  printf '  %-10s c=%-5s %9s req/s  p50 %9s ms  p99 %9s ms  non-2xx %s  socket errors %s  RSS %s MiB  PSS %s MiB  cpu app %s%% nginx %s%% mariadbd %s%%  per request: app %s us, nginx %s us, %s syscalls (%s)\n' \
     "$key" "$c" "$rps" "$p50" "$p99" "${non2xx:-0}" "${serr:-0}" "$((rss / 1024))" "$((pss / 1024))" \
-    "$(pct "$a0" "$a1")" "$(pct "$n0" "$n1")" "$(pct "$m0" "$m1")" >&2
+    "$(pct "$a0" "$a1")" "$(pct "$n0" "$n1")" "$(pct "$m0" "$m1")" "$app_us" "$ngx_us" "$sys_req" "$sys_names" >&2
 }
 
 scenario_io() {
@@ -177,6 +186,14 @@ scenario_io() {
   build_targets sleep_sql
   sleep_sql="$build/examples/sleep_sql"
   [[ -x "$sleep_sql" ]] || die "$sleep_sql missing (build it, or drop --no-build)"
+  declare -gA cof_bin=([cofcgi]="$sleep_sql")
+  local cof_keys=(cofcgi) name
+  for name in "${compare_names[@]}"; do
+    cof_bin[cofcgi-$name]="${compare_dir[$name]}/examples/sleep_sql"
+    [[ -x "${cof_bin[cofcgi-$name]}" ]] || die "--compare $name: ${cof_bin[cofcgi-$name]} missing (build it there)"
+    cof_keys+=("cofcgi-$name")
+  done
+  ((perf_available)) || log "perf with syscall tracepoints not available (linux-perf; root): no syscall counts"
   # shellcheck disable=SC2046
   libfcgi_peer="$(build_peer libfcgi_sleep_sql $(pkg-config --cflags --libs libmariadb) -lfcgi)"
   php_fpm="$(command -v php-fpm 2>/dev/null || ls /usr/sbin/php-fpm* 2>/dev/null | head -1 || true)"
@@ -191,22 +208,24 @@ scenario_io() {
 
   local max_c
   max_c="$(tr ' ' '\n' <<<"$io_conc" | sort -n | tail -1)"
-  start_private_mariadb "$tmp/mariadb" "$io_cpus" $((io_pool + 3 * io_workers + io_eq_max + 100))
+  start_private_mariadb "$tmp/mariadb" "$io_cpus" $((${#cof_keys[@]} * io_pool + 3 * io_workers + io_eq_max + 100))
 
   # Apps: the contenders, 1-worker probes (the memory a peer needs before its workers) and
   # the equal-memory instances, started later.
   declare -gA app_port web_port app_pid workers_of
-  local keys=(cofcgi cofcgi-nokeep libfcgi php-fpm libfcgi-probe php-fpm-probe libfcgi-eq php-fpm-eq) k
+  local keys=("${cof_keys[@]}" cofcgi-nokeep libfcgi php-fpm libfcgi-probe php-fpm-probe libfcgi-eq php-fpm-eq) k
   for k in "${keys[@]}"; do
     app_port[$k]="$(free_port)"
     web_port[$k]="$(free_port)"
   done
   app_port[cofcgi-nokeep]="${app_port[cofcgi]}"  # the same app, reached without keep-alive
+  status_port="$(free_port)"
   local conf="$tmp/nginx.conf"
   {
     nginx_conf_preamble $((4 * max_c + 1024))
+    nginx_status_server "$status_port"
     for k in "${keys[@]}"; do
-      if [[ "$k" = cofcgi ]]; then
+      if [[ -n "${cof_bin[$k]:-}" ]]; then
         echo "  upstream $k { server 127.0.0.1:${app_port[$k]}; keepalive $((max_c + 24)); keepalive_requests 1000000; }"
       else
         echo "  upstream $k { server 127.0.0.1:${app_port[$k]}; }"
@@ -218,7 +237,7 @@ scenario_io() {
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME $tmp/sleep_sql.php;
       fastcgi_pass $k;
-$([[ "$k" = cofcgi ]] && echo "      fastcgi_keep_conn on;")
+$([[ -n "${cof_bin[$k]:-}" ]] && echo "      fastcgi_keep_conn on;")
     }
   }
 EOF
@@ -231,8 +250,9 @@ EOF
   wait_port "${web_port[cofcgi]}" "$nginx_pid" nginx
   worker="$(nginx_worker "$nginx_pid")"
 
-  workers_of=([cofcgi]=1 [libfcgi]=$io_workers [php-fpm]=$io_workers [libfcgi-probe]=1 [php-fpm-probe]=1)
-  for k in cofcgi libfcgi php-fpm libfcgi-probe php-fpm-probe; do
+  workers_of=([libfcgi]=$io_workers [php-fpm]=$io_workers [libfcgi-probe]=1 [php-fpm-probe]=1)
+  for k in "${cof_keys[@]}"; do workers_of[$k]=1; done
+  for k in "${cof_keys[@]}" libfcgi php-fpm libfcgi-probe php-fpm-probe; do
     io_start_app "$k" "${workers_of[$k]}"
     io_check "$k"
   done
@@ -243,7 +263,7 @@ EOF
   [[ " $io_conc " == *" 500 "* ]] || eq_c="$max_c"
 
   local contenders=()
-  for k in cofcgi libfcgi php-fpm; do want "$k" && contenders+=("$k"); done
+  for k in "${cof_keys[@]}" libfcgi php-fpm; do want "$k" && contenders+=("$k"); done
   ((${#contenders[@]})) || die "--only $only selects no contender"
 
   # Warm-up at the highest concurrency: fills cofcgi's pool, every peer worker connects.
@@ -256,17 +276,18 @@ EOF
   # Idle memory after warm-up: the peers' cost per worker, from N workers vs 1 worker.
   local k_base
   declare -gA idle_pss
-  for k in libfcgi php-fpm libfcgi-probe php-fpm-probe cofcgi; do
+  for k in libfcgi php-fpm libfcgi-probe php-fpm-probe "${cof_keys[@]}"; do
     drain "${app_port[$k]}"
     idle_pss[$k]="$(mem_kib "${app_pid[$k]}" | awk '{print $2}')"
   done
 
   raw="$tmp/raw.tsv"
   : > "$raw"
-  local r c
+  local r c i n_cont=${#contenders[@]}
   for ((r = 1; r <= rounds; r++)); do
     for c in $io_conc; do
-      for k in "${contenders[@]}"; do
+      for ((i = 0; i < n_cont; i++)); do
+        k="${contenders[$(((i + r - 1) % n_cont))]}"
         log "round $r/$rounds: $k at c=$c"
         io_measure "$r" "$k" "$c"
       done
@@ -276,7 +297,7 @@ EOF
       fi
     done
   done
-  for k in cofcgi libfcgi php-fpm; do
+  for k in "${cof_keys[@]}" libfcgi php-fpm; do
     kill -0 "${app_pid[$k]}" 2>/dev/null || die "$k died during the run (see $tmp/$k.log)"
   done
 
@@ -336,28 +357,32 @@ report_io() {
   dirty="$(git -C "$root" diff --quiet 2>/dev/null || echo ' (plus uncommitted changes)')"
 
   # Medians over rounds per (contender, concurrency): the table rows, in $tmp/med.tsv:
-  # key c rps p50 p99 non2xx(sum) serr(sum) rss pss appcpu nginxcpu dbcpu workers
+  # key c rps p50 p99 non2xx(sum) serr(sum) rss pss appcpu nginxcpu dbcpu workers app_us
+  # nginx_us syscalls breakdown(last round's); "-" (not measured) stays out of a median.
   awk -F'\t' '{ k = $2 "\t" $3; n[k]++; if (!(k in order)) { order[k] = ++m; keys[m] = k }
-      for (i = 4; i <= 14; i++) v[k, i, n[k]] = $i }
+      for (i = 4; i <= 17; i++) v[k, i, n[k]] = $i
+      last[k] = $18 }
     END {
       for (j = 1; j <= m; j++) {
         k = keys[j]; line = k
-        for (i = 4; i <= 14; i++) {
+        for (i = 4; i <= 17; i++) {
           if (i == 7 || i == 8) { s = 0; for (x = 1; x <= n[k]; x++) s += v[k, i, x]; line = line "\t" s; continue }
-          c = n[k]; for (x = 1; x <= c; x++) a[x] = v[k, i, x] + 0
+          c = 0; for (x = 1; x <= n[k]; x++) if (v[k, i, x] != "-" && v[k, i, x] != "") a[++c] = v[k, i, x] + 0
+          if (c == 0) { line = line "\t-"; continue }
           for (x = 1; x <= c; x++) for (y = x + 1; y <= c; y++) if (a[y] < a[x]) { t = a[x]; a[x] = a[y]; a[y] = t }
           med = (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
           line = line "\t" med
         }
-        print line
+        print line "\t" last[k]
       }
     }' "$raw" > "$tmp/med.tsv"
   med() { awk -F'\t' -v k="$1" -v c="$2" -v f="$3" '$1 == k && $2 == c {print $f}' "$tmp/med.tsv"; }
   ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
   label_of() {
     case "$1" in
-      cofcgi) echo "cofcgi sleep_sql, 1 thread, pool $io_pool" ;;
+      cofcgi) echo "cofcgi sleep_sql, 1 thread, pool $io_pool ($(build_commit "$build"))" ;;
       cofcgi-nokeep) echo "cofcgi, same app, no upstream keepalive (reference)" ;;
+      cofcgi-*) echo "cofcgi ${1#cofcgi-} ($(build_commit "${compare_dir[${1#cofcgi-}]}")), same settings" ;;
       libfcgi) echo "libfcgi, $io_workers threads" ;;
       php-fpm) echo "php-fpm, $io_workers children" ;;
       libfcgi-eq) echo "libfcgi, ${workers_of[libfcgi-eq]} threads (equal memory)" ;;
@@ -377,7 +402,9 @@ report_io() {
     echo "- $(nginx -v 2>&1); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $("$mariadb_bin" --version 2>/dev/null | awk '{print $1, $3}'); libfcgi $(dpkg-query -W -f '${Version}' libfcgi-dev 2>/dev/null || echo '?'); $("$php_fpm" -v 2>/dev/null | head -1 | cut -d' ' -f1-2)"
     local envs="IO_CONCURRENCY=\"$io_conc\" IO_WORKERS=$io_workers IO_POOL=$io_pool IO_SLEEP=$io_sleep IO_CPUS=$io_cpus"
     if ((bench_rt > 0)); then envs+=" BENCH_RT=$bench_rt"; else envs+=" BENCH_NICE=$bench_nice"; fi
-    echo "- command: \`$envs bench/run --build ${build#$root/}$( ((do_build)) || echo ' --no-build') --rounds $rounds --duration $duration io\`"
+    local cmp="" name
+    for name in "${compare_names[@]}"; do cmp+=" --compare $name=${compare_dir[$name]}"; done
+    echo "- command: \`$envs bench/run --build ${build#$root/}$( ((do_build)) || echo ' --no-build')$cmp --rounds $rounds --duration $duration io\`"
     echo
     echo "Setup: one private \`mariadbd\` (unix socket, thread per connection), one nginx worker;"
     echo "each request is \`GET /?s=$io_sleep\` and runs \`SELECT SLEEP($io_sleep)\`. cofcgi:"
@@ -401,17 +428,31 @@ report_io() {
     echo
     echo "## Medians over $rounds round(s)"
     echo
-    echo "| contender | concurrency | requests/s | % of limit | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | peak PSS MiB | app CPU % | nginx CPU % | mariadbd CPU % |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    local key c rps p50 p99 non serr rss pss acpu ncpu mcpu w limit
-    while IFS=$'\t' read -r key c rps p50 p99 non serr rss pss acpu ncpu mcpu w; do
+    echo "| contender | concurrency | requests/s | % of limit | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | peak PSS MiB | app CPU % | nginx CPU % | mariadbd CPU % | app CPU µs/req | nginx CPU µs/req | app syscalls/req |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    local key c rps p50 p99 non serr rss pss acpu ncpu mcpu w aus nus sreq snames limit
+    while IFS=$'\t' read -r key c rps p50 p99 non serr rss pss acpu ncpu mcpu w aus nus sreq snames; do
       if [[ "$key" == cofcgi* ]]; then
         limit="$(awk -v c="$c" -v p="$io_pool" -v s="$io_sleep" 'BEGIN {print (c < p ? c : p) / s}')"
       else
         limit="$(awk -v c="$c" -v w="$w" -v s="$io_sleep" 'BEGIN {print (c < w ? c : w) / s}')"
       fi
-      printf '| %s | %s | %.0f | %.0f %% | %.1f | %.1f | %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n' "$(label_of "$key")" "$c" "$rps" \
-        "$(awk -v r="$rps" -v l="$limit" 'BEGIN {print 100 * r / l}')" "$p50" "$p99" "$non" "$serr" "$rss" "$pss" "$acpu" "$ncpu" "$mcpu"
+      printf '| %s | %s | %.0f | %.0f %% | %.1f | %.1f | %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %s | %s |\n' "$(label_of "$key")" "$c" "$rps" \
+        "$(awk -v r="$rps" -v l="$limit" 'BEGIN {print 100 * r / l}')" "$p50" "$p99" "$non" "$serr" "$rss" "$pss" "$acpu" "$ncpu" "$mcpu" "$aus" "$nus" "$sreq"
+    done < "$tmp/med.tsv"
+    echo
+    echo "Per-request costs (bench/run's per_request_costs), medians over rounds: app and nginx CPU"
+    echo "µs per request from /proc/PID/stat utime+stime over the window from 1/6 to 1/2 of each"
+    echo "run; the app's syscalls per request over the window from 1/2 to 5/6, counted by"
+    echo "\`perf stat -e raw_syscalls:sys_enter -p APP\` (every syscall of every app thread and"
+    echo "child, whatever its kind); requests in each window from nginx's stub_status."
+    echo
+    echo "### Syscalls per request by name (last round)"
+    echo
+    echo "| contender | concurrency | syscalls/req | of which |"
+    echo "| --- | ---: | ---: | --- |"
+    while IFS=$'\t' read -r key c rps p50 p99 non serr rss pss acpu ncpu mcpu w aus nus sreq snames; do
+      echo "| $(label_of "$key") | $c | $sreq | ${snames//;/, } |"
     done < "$tmp/med.tsv"
     echo
     echo "## Targets (medians)"
@@ -437,6 +478,41 @@ report_io() {
       done
     fi
     echo
+    echo "## Per-request costs (issue 15's goals; medians)"
+    echo
+    echo "| figure | contender | value | goal | verdict |"
+    echo "| --- | --- | ---: | --- | --- |"
+    local ck cval
+    for ck in "${cof_keys[@]}"; do
+      cval="$(med "$ck" "$eq_c" 16)"
+      [[ -n "$cval" && "$cval" != - ]] &&
+        echo "| app syscalls per request at c=$eq_c | $(label_of "$ck") | $cval | <= 5 | $(awk -v v="$cval" 'BEGIN {print (v <= 5) ? "met" : "**missed**"}') |"
+      cval="$(med "$ck" "$eq_c" 14)"
+      [[ -n "$cval" && "$cval" != - ]] &&
+        echo "| app CPU µs per request at c=$eq_c | $(label_of "$ck") | $cval | <= 20 | $(awk -v v="$cval" 'BEGIN {print (v <= 20) ? "met" : "**missed**"}') |"
+      cval="$(med "$ck" 1000 3)"
+      if [[ -n "$cval" ]] && ((io_pool >= 1000)); then
+        echo "| requests/s at c=1000, pool $io_pool | $(label_of "$ck") | $(printf '%.0f' "$cval") | >= 18,000 | $(awk -v v="$cval" 'BEGIN {print (v >= 18000) ? "met" : "**missed**"}') |"
+      fi
+    done
+    if ((${#cof_keys[@]} > 1)); then
+      echo
+      echo "Ratios this build / the other build, per round at the same concurrency, median over rounds:"
+      echo
+      echo "| other build | concurrency | requests/s | app CPU µs/req | nginx CPU µs/req | app syscalls/req |"
+      echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+      for ck in "${cof_keys[@]:1}"; do
+        for c in $io_conc; do
+          local cells=() f
+          for f in 4 15 16 17; do
+            cells+=("$(awk -F'\t' -v x=cofcgi -v y="$ck" -v c="$c" -v f="$f" '$3 == c && $2 == x {a[$1] = $f} $3 == c && $2 == y {b[$1] = $f}
+              END { for (r in a) if ((r in b) && a[r] != "-" && b[r] != "-" && b[r] > 0) printf "%.4f\n", a[r] / b[r] }' "$raw" | median_of | awk '{printf "%.2f", $1}')")
+          done
+          echo "| $(label_of "$ck") | $c | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"
+        done
+      done
+    fi
+    echo
     if [[ -n "$eq_note" ]]; then
       echo "## Equal memory: how the peers' worker counts were chosen"
       echo
@@ -454,9 +530,9 @@ report_io() {
     fi
     echo "## Every run"
     echo
-    echo "| round | contender | concurrency | requests/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | peak PSS MiB | app CPU % | nginx CPU % | mariadbd CPU % |"
-    echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}' "$raw"
+    echo "| round | contender | concurrency | requests/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MiB | peak PSS MiB | app CPU % | nginx CPU % | mariadbd CPU % | app µs/req | nginx µs/req | syscalls/req |"
+    echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17}' "$raw"
     echo
     echo "Socket errors are wrk's connect + read + write + timeout counts (timeout 30 s). CPU % is"
     echo "user+sys time over the run (100 = one core). Plot: $(basename "$png")."
@@ -464,14 +540,14 @@ report_io() {
 
   # Plot: requests/s (log) and p99 (log) against concurrency, one line per contender.
   local dat_args=() k
-  for k in cofcgi libfcgi php-fpm; do
+  for k in "${cof_keys[@]}" libfcgi php-fpm; do
     awk -F'\t' -v k="$k" '$1 == k {print $2, $3, $5}' "$tmp/med.tsv" > "$tmp/plot-$k.dat"
     [[ -s "$tmp/plot-$k.dat" ]] && dat_args+=("$k")
   done
   local plot_rps="" plot_p99="" color
   declare -A colors=([cofcgi]="#228833" [libfcgi]="#4477aa" [php-fpm]="#aa3377")
   for k in "${dat_args[@]}"; do
-    color="${colors[$k]}"
+    color="${colors[$k]:-#ccbb44}"
     plot_rps+="\"$tmp/plot-$k.dat\" using 1:2 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
     plot_p99+="\"$tmp/plot-$k.dat\" using 1:3 with linespoints lw 2 pt 7 lc rgb \"$color\" title \"$(label_of "$k")\", "
   done
