@@ -12,7 +12,6 @@ message(STATUS "cofcgi adapters/dns: c-ares ${COFCGI_LIBCARES_VERSION}")
 
 target_sources(cofcgi_adapters PRIVATE
   ${_cofcgi_dns_dir}/src/cares_lookup.cpp
-  ${_cofcgi_dns_dir}/src/helper_calls.cpp
   ${_cofcgi_dns_dir}/src/helper_thread.cpp
   ${_cofcgi_dns_dir}/src/netdb_hooks.cpp
   ${_cofcgi_dns_dir}/src/real_netdb.cpp

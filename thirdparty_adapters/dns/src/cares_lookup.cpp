@@ -25,10 +25,10 @@ std::atomic<std::uint64_t> g_packets{0};
 // This thread's template channel: c-ares's reading of resolv.conf, copied for each lookup.
 struct Template {
   ares_channel channel = nullptr;
-  std::uint64_t generation = 0;  // of the settings it was made from (0: none yet)
+  std::shared_ptr<const ResolverSettings> settings;  // it was made from
   void reset() {
     if (channel != nullptr) ares_destroy(std::exchange(channel, nullptr));
-    generation = 0;
+    settings.reset();
   }
   ~Template() { reset(); }
 };
@@ -40,9 +40,9 @@ ares_channel template_channel() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   const std::shared_ptr<const ResolverSettings> s = resolver_settings();
-  if (t_template.generation == s->generation) return t_template.channel;
+  if (t_template.settings == s) return t_template.channel;
   t_template.reset();
-  t_template.generation = s->generation;
+  t_template.settings = s;
   ares_options opts{};
   char lookups[] = "b";  // DNS only: /etc/hosts names never get here
   opts.lookups = lookups;

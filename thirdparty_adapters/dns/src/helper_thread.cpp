@@ -7,23 +7,33 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/unique_fd.h"
+#include "real_netdb.h"
 
 namespace co::dns {
 namespace {
+
+const real::Functions& R() { return real::get(); }
 
 // One call handed to the pool, shared by the coroutine waiting for it and the thread running
 // it. Its life, under `mu`:
 //   queued -> running -> done        (the helper thread; done writes wake_fd)
 //   queued | running -> abandoned    (the waiter gave up and closes wake_fd; nobody writes it)
+// wake_fd is the waiter's to close, in its coroutine: the netpoller then forgets it.
 struct Job {
   enum class State { queued, running, done, abandoned };
   std::function<void()> work;
@@ -106,30 +116,141 @@ class Pool {
   int idle_ = 0;
 };
 
-}  // namespace
-
-bool run_on_helper_thread(std::function<void()> work) {
-  const int saved_errno = errno;
+// run_job runs `work` on a helper thread and parks the calling coroutine until it has run.
+// False, with errno ECANCELED or ETIMEDOUT, when the wait was ended first.
+bool run_job(std::function<void()> work) {
   co::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   auto job = std::make_shared<Job>();
   job->work = std::move(work);
   job->wake_fd = wake.get();
-  const bool queued = wake && Pool::instance().submit(job);
-  if (!queued) job->work();
-  for (bool done = !queued; !done;) {
+  if (!wake || !Pool::instance().submit(job)) {
+    job->work();
+    return true;
+  }
+  for (bool done = false; !done;) {
     pollfd p{wake.get(), POLLIN, 0};
     const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
-    const int reason = errno;
     std::lock_guard<std::mutex> l(job->mu);
     done = job->state == Job::State::done;
     if (ended && !done) {
       job->state = Job::State::abandoned;
-      errno = reason;
       return false;
     }
   }
-  errno = saved_errno;
   return true;
+}
+
+// What a call on a helper thread gave, with errno and h_errno as it left them there.
+template <typename Result>
+struct Answer {
+  Result result;
+  int err = 0;
+  int herrno = 0;
+};
+
+// on_helper runs `call`, which owns copies of its arguments, on a helper thread; empty when
+// the wait was ended first. errno is left as the caller had it otherwise.
+template <typename Call>
+std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
+  using A = Answer<std::invoke_result_t<Call&>>;
+  const int saved_errno = errno;
+  auto out = std::make_shared<std::optional<A>>();
+  if (!run_job([out, call]() mutable {
+        auto result = call();
+        const int err = errno;
+        out->emplace(A{std::move(result), err, h_errno});
+      })) {
+    return std::nullopt;
+  }
+  errno = saved_errno;
+  return std::move(*out);
+}
+
+std::optional<std::string> copy_of(const char* s) {
+  return s != nullptr ? std::optional<std::string>(s) : std::nullopt;
+}
+
+const char* c_str(const std::optional<std::string>& s) { return s ? s->c_str() : nullptr; }
+
+// A gethostbyXX_r call: `call` runs with a buffer of `buflen` of its own.
+template <typename Call>
+HostCall host_call_on_helper(std::size_t buflen, Call call) {
+  auto a = on_helper([buflen, call] {
+    std::vector<char> buf(buflen);
+    hostent he{};
+    hostent* res = nullptr;
+    HostCall c;
+    c.rc = call(&he, buf.data(), buf.size(), &res, &c.herrno);
+    c.err = errno;
+    c.found = res != nullptr;
+    if (c.found) c.data = host_data_of(res);
+    return c;
+  });
+  if (!a) return HostCall{errno, NETDB_INTERNAL, errno, false, {}};
+  return std::move(a->result);
+}
+
+}  // namespace
+
+int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
+                          addrinfo** res) {
+  using List = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;  // freed unless handed on
+  std::optional<addrinfo> h;
+  if (hints != nullptr) {
+    h = addrinfo{};
+    h->ai_flags = hints->ai_flags;
+    h->ai_family = hints->ai_family;
+    h->ai_socktype = hints->ai_socktype;
+    h->ai_protocol = hints->ai_protocol;
+  }
+  auto a = on_helper([n = copy_of(node), s = copy_of(service), h] {
+    addrinfo* list = nullptr;
+    const int rc = R().getaddrinfo(c_str(n), c_str(s), h ? &*h : nullptr, &list);
+    return std::make_pair(rc, List(list, R().freeaddrinfo));
+  });
+  if (!a) return EAI_SYSTEM;
+  auto& [rc, list] = a->result;
+  if (rc == 0) *res = list.release();
+  h_errno = a->herrno;  // thread-local there: carried back
+  if (rc == EAI_SYSTEM) errno = a->err;
+  return rc;
+}
+
+HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen) {
+  return host_call_on_helper(buflen, [n = std::string(name), af, v2](auto... out) {
+    return v2 ? R().gethostbyname2_r(n.c_str(), af, out...)
+              : R().gethostbyname_r(n.c_str(), out...);
+  });
+}
+
+HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen) {
+  std::string a(static_cast<const char*>(addr), len);
+  return host_call_on_helper(buflen, [a = std::move(a), len, af](auto... out) {
+    return R().gethostbyaddr_r(a.data(), len, af, out...);
+  });
+}
+
+int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                          char* serv, socklen_t servlen, int flags) {
+  const auto* bytes = reinterpret_cast<const char*>(sa);
+  std::vector<char> addr(bytes, bytes + salen);
+  if (serv == nullptr) servlen = 0;
+  auto a = on_helper([addr = std::move(addr), hostlen, servlen, flags] {
+    std::vector<char> h(hostlen), s(servlen);
+    const int rc = R().getnameinfo(reinterpret_cast<const sockaddr*>(addr.data()),
+                                   static_cast<socklen_t>(addr.size()), h.data(), hostlen,
+                                   s.empty() ? nullptr : s.data(), servlen, flags);
+    return std::make_tuple(rc, std::move(h), std::move(s));
+  });
+  if (!a) return EAI_SYSTEM;
+  auto& [rc, h, s] = a->result;
+  h_errno = a->herrno;
+  if (rc == 0 || rc == EAI_OVERFLOW) {
+    std::memcpy(host, h.data(), hostlen);
+    if (!s.empty()) std::memcpy(serv, s.data(), servlen);
+  }
+  if (rc == EAI_SYSTEM) errno = a->err;
+  return rc;
 }
 
 }  // namespace co::dns

@@ -4,7 +4,6 @@
 // otherwise c-ares (cares_lookup.h), with the results laid out as glibc lays them out.
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netdb.h>
 #include <string.h>
 
@@ -84,19 +83,16 @@ bool numeric_for_gethostbyname(const char* name) {
          (std::strchr(name, ':') != nullptr && std::strspn(name, "0123456789abcdefABCDEF:.") == n);
 }
 
-// AI_ADDRCONFIG as glibc's __check_pf sees the interfaces: an address other than loopback.
-void seen_families(bool* v4, bool* v6) {
-  ifaddrs* list = nullptr;
-  *v4 = *v6 = ::getifaddrs(&list) != 0;  // pessimistic when it fails, as glibc is
-  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    const sockaddr* a = i->ifa_addr;
-    if (a != nullptr && a->sa_family == AF_INET) {
-      *v4 |= reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr != htonl(INADDR_LOOPBACK);
-    } else if (a != nullptr && a->sa_family == AF_INET6) {
-      *v6 |= !IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
-    }
-  }
-  if (list != nullptr) ::freeifaddrs(list);
+// AI_ADDRCONFIG as glibc decides it (its __check_pf): a numeric lookup with the flag fails
+// when the family has no address other than loopback.
+bool configured(int family) {
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST | AI_ADDRCONFIG;
+  hints.ai_family = family;
+  addrinfo* ai = nullptr;
+  const int rc = R().getaddrinfo(family == AF_INET ? "127.0.0.1" : "::1", nullptr, &hints, &ai);
+  if (rc == 0) R().freeaddrinfo(ai);
+  return rc == 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,6 +130,10 @@ HostCall cares_gethostbyname(const char* name, int af) {
 }
 
 HostCall cares_gethostbyaddr(const void* addr, socklen_t len, int af) {
+  // A v4-mapped address is looked up, and answered, as IPv4 (glibc's nss_dns unmaps it).
+  if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr))) {
+    return cares_gethostbyaddr(static_cast<const char*>(addr) + 12, 4, AF_INET);
+  }
   std::string name;
   std::vector<std::string> aliases;
   HostCall c = host_call_of(resolve_address(addr, static_cast<int>(len), af, &name, &aliases));
@@ -163,10 +163,7 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
                         std::size_t buflen, hostent** result, int* h_errnop) {
   const bool direct =
       name == nullptr || (af != AF_INET && af != AF_INET6) || numeric_for_gethostbyname(name);
-  const auto in_hosts = [&] {
-    const std::uint8_t kinds = hosts_index()->kinds_of(name);
-    return (kinds & (af == AF_INET ? HostsIndex::kV4 | HostsIndex::kV6AsV4 : HostsIndex::kV6)) != 0;
-  };
+  const auto in_hosts = [&] { return files_have_name(name, af); };
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts, name);
   if (r == Route::glibc) {
     return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
@@ -181,18 +178,12 @@ int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, c
                         std::size_t buflen, hostent** result, int* h_errnop) {
   const bool direct =
       addr == nullptr || !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
-  const auto in_hosts = [&] { return hosts_index()->has_address(af, addr); };
+  const auto in_hosts = [&] { return files_have_address(addr, len, af); };
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts);
   if (r == Route::glibc)
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
-  if (r == Route::helper) {
-    return copy_out(gethostbyaddr_on_helper(addr, len, af, buflen), ret, buf, buflen, result,
-                    h_errnop);
-  }
-  // A v4-mapped address is looked up, and answered, as IPv4 (glibc's nss_dns unmaps it).
-  const bool mapped = af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr));
-  const HostCall c = mapped ? cares_gethostbyaddr(static_cast<const char*>(addr) + 12, 4, AF_INET)
-                            : cares_gethostbyaddr(addr, len, af);
+  const HostCall c = r == Route::helper ? gethostbyaddr_on_helper(addr, len, af, buflen)
+                                        : cares_gethostbyaddr(addr, len, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
 
@@ -259,8 +250,7 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   req.ai_flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
   req.ai_family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
   if (req.ai_flags & AI_ADDRCONFIG) {  // 1.18.1 ignores it
-    bool v4 = true, v6 = true;
-    seen_families(&v4, &v6);
+    const bool v4 = configured(AF_INET), v6 = configured(AF_INET6);
     if (req.ai_family == AF_UNSPEC && v4 != v6) req.ai_family = v4 ? AF_INET : AF_INET6;
     if ((req.ai_family == AF_INET && !v4) || (req.ai_family == AF_INET6 && !v6)) return EAI_NONAME;
   }
@@ -285,11 +275,8 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   addrinfo** tail = pai;
   for (const ares_addrinfo_node* n = rc == 0 ? ai->nodes : nullptr; n != nullptr; n = n->ai_next) {
     char text[INET6_ADDRSTRLEN + 8] = "::ffff:";
-    const bool v6 = n->ai_family == AF_INET6;
-    const void* a =
-        v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(n->ai_addr)->sin6_addr)
-           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(n->ai_addr)->sin_addr);
-    ::inet_ntop(n->ai_family, a, text + (mapped && !v6 ? 7 : 0), INET6_ADDRSTRLEN);
+    const bool to_map = mapped && n->ai_family == AF_INET;
+    ::inet_ntop(n->ai_family, address_of(n->ai_addr), text + (to_map ? 7 : 0), INET6_ADDRSTRLEN);
     numeric.ai_family = mapped ? AF_INET6 : n->ai_family;
     if ((rc = R().getaddrinfo(text, service, &numeric, tail)) != 0) break;
     for (; *tail != nullptr; tail = &(*tail)->ai_next) (*tail)->ai_flags = req.ai_flags;
@@ -304,16 +291,6 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   return rc;
 }
 
-bool hosts_answer_getaddrinfo(const char* name, int family, int flags) {
-  const std::uint8_t kinds = hosts_index()->kinds_of(name);
-  const std::uint8_t v4 = HostsIndex::kV4 | HostsIndex::kV6AsV4;
-  switch (family) {
-    case AF_INET: return (kinds & v4) != 0;
-    case AF_INET6: return (kinds & HostsIndex::kV6) || ((flags & AI_V4MAPPED) && (kinds & v4));
-    default: return kinds != 0;
-  }
-}
-
 int getaddrinfo_in_coroutine(const char* node, const char* service, const addrinfo* hints,
                              addrinfo** pai) {
   constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
@@ -325,7 +302,11 @@ int getaddrinfo_in_coroutine(const char* node, const char* service, const addrin
                       (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
                       (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
                       (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
-  const auto in_hosts = [&] { return hosts_answer_getaddrinfo(node, family, flags); };
+  const auto in_hosts = [&] {  // AF_INET6 with AI_V4MAPPED takes IPv4 lines too
+    const bool v4 = family != AF_INET6 || (flags & AI_V4MAPPED);
+    return (family != AF_INET && files_have_name(node, AF_INET6)) ||
+           (v4 && files_have_name(node, AF_INET));
+  };
   const Route r = direct                ? counted(Route::glibc)
                   : (flags & kIdnFlags) ? counted(Route::helper)
                                         : route(true, in_hosts, node);
@@ -353,15 +334,12 @@ int getnameinfo_in_coroutine(const sockaddr* sa, socklen_t salen, char* host, so
     return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
   }
   ErrnoKeeper keep;
-  const void* addr =
-      v4 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)
-         : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
   hostent he{};
   std::vector<char> buf(2048);
   hostent* h = nullptr;
   int herr = 0;
-  gethostbyaddr_any_r(addr, v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(), buf.size(), &h,
-                      &herr);
+  gethostbyaddr_any_r(address_of(sa), v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(),
+                      buf.size(), &h, &herr);
   if (h != nullptr) {
     if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
     std::strcpy(host, h->h_name);

@@ -4,7 +4,15 @@
 #pragma once
 
 #include <netdb.h>
+#include <nss.h>
 #include <resolv.h>
+
+// glibc's "files" hosts source as nsswitch calls it (the NSS module interface, in libc.so.6
+// itself since glibc 2.34): /etc/hosts read exactly as glibc's own lookups read it.
+extern "C" nss_status _nss_files_gethostbyname2_r(const char*, int, hostent*, char*, size_t, int*,
+                                                  int*);
+extern "C" nss_status _nss_files_gethostbyaddr_r(const void*, socklen_t, int, hostent*, char*,
+                                                 size_t, int*, int*);
 
 namespace co::dns::real {
 
@@ -12,7 +20,7 @@ namespace co::dns::real {
 #define COFCGI_DNS_REAL_FUNCTIONS(X)                                                 \
   X(getaddrinfo) X(freeaddrinfo) X(gethostbyname) X(gethostbyname2) X(gethostbyname_r) \
   X(gethostbyname2_r) X(gethostbyaddr) X(gethostbyaddr_r) X(getnameinfo) X(res_query) \
-  X(res_search)
+  X(res_search) X(_nss_files_gethostbyname2_r) X(_nss_files_gethostbyaddr_r)
 // clang-format on
 
 struct Functions {

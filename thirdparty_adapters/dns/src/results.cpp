@@ -9,6 +9,11 @@
 
 namespace co::dns {
 
+const void* address_of(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) return &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr;
+  return &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+}
+
 bool res_hnok(const char* name) {
   const std::size_t n = std::strlen(name);
   if (n > 254 || (n == 254 && name[253] != '.')) return false;  // over 255 bytes on the wire
@@ -50,12 +55,7 @@ HostData host_data_of(const ares_addrinfo* ai, int af) {
   for (const ares_addrinfo_node* n = ai->nodes; n != nullptr; n = n->ai_next) {
     if (n->ai_family != af) continue;
     Address& a = d.addresses.emplace_back(Address{af, {}});
-    const auto* sa = n->ai_addr;
-    std::memcpy(a.bytes.data(),
-                af == AF_INET6 ? static_cast<const void*>(
-                                     &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr)
-                               : &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr,
-                af == AF_INET6 ? 16 : 4);
+    std::memcpy(a.bytes.data(), address_of(n->ai_addr), af == AF_INET6 ? 16 : 4);
   }
   return d;
 }

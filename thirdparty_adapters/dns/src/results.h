@@ -33,6 +33,9 @@ struct HostCall {
   HostData data;
 };
 
+// address_of: the address in an AF_INET or AF_INET6 socket address.
+const void* address_of(const sockaddr* sa);
+
 // res_hnok: glibc's host-name check (labels of letters, digits, '-' and '_', the first not
 // starting with '-', encodable as a DNS name). glibc sends no query for other names.
 bool res_hnok(const char* name);

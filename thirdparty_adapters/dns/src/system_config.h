@@ -1,14 +1,13 @@
 // What the resolver reads from the system to decide who answers a lookup, each file read
-// again when it changes: the hosts line of nsswitch.conf, what /etc/hosts has, whether
-// gai.conf has settings, the resolv.conf settings c-ares 1.18.1 does not apply, and this
-// library's overrides. resolv.conf itself is c-ares's to parse.
+// again when it changes: the hosts line of nsswitch.conf, whether gai.conf has settings, the
+// resolv.conf settings c-ares 1.18.1 does not apply, and this library's overrides (resolv.conf
+// itself is c-ares's to parse); and whether /etc/hosts answers, as glibc's files source says.
 #pragma once
 
-#include <cstdint>
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace co::dns {
 
@@ -17,9 +16,8 @@ inline constexpr const char* kResolvConfEnv = "COFCGI_RESOLV_CONF";  // a resolv
 inline constexpr const char* kDnsServersEnv = "COFCGI_DNS_SERVERS";  // "ip[:port],[ip6]:port"
 
 struct ResolverSettings {
-  std::uint64_t generation = 0;  // changes whenever anything below or the file changes
-  std::string resolv_conf;       // the file c-ares reads
-  std::string servers_csv;       // COFCGI_DNS_SERVERS (empty: the file's name servers)
+  std::string resolv_conf;  // the file c-ares reads
+  std::string servers_csv;  // COFCGI_DNS_SERVERS (empty: the file's name servers)
   // What c-ares 1.18.1 does not read from the file: use-vc and edns0 (flags), timeout: and
   // attempts: (it knows only retrans: and retry:), with glibc's defaults.
   int ares_flags = 0;
@@ -30,7 +28,8 @@ struct ResolverSettings {
   std::string glibc_only;
 };
 
-// resolver_settings returns the current settings (the file's stamp checked on every call).
+// resolver_settings returns the current settings (the file's stamp checked on every call):
+// the same object until anything in it changes.
 std::shared_ptr<const ResolverSettings> resolver_settings();
 
 // The hosts line of nsswitch.conf, as far as the c-ares path reproduces it.
@@ -45,19 +44,9 @@ HostsSources hosts_sources();
 // gai_conf_customised: /etc/gai.conf has a setting; getaddrinfo then runs in glibc.
 bool gai_conf_customised();
 
-// Which names and addresses glibc's "files" source answers: those lookups stay glibc's.
-struct HostsIndex {
-  enum : std::uint8_t {
-    kV4 = 1,      // an IPv4 line
-    kV6 = 2,      // an IPv6 line
-    kV6AsV4 = 4,  // ::1 or a v4-mapped line (glibc's files turns it into IPv4 for AF_INET)
-  };
-  std::unordered_map<std::string, std::uint8_t> names;  // lower-case name -> kinds
-  std::unordered_set<std::string> addresses;            // family byte + address bytes
-
-  std::uint8_t kinds_of(const char* name) const;
-  bool has_address(int family, const void* addr) const;
-};
-std::shared_ptr<const HostsIndex> hosts_index();
+// files_have_name / files_have_address: glibc's "files" source (/etc/hosts) answers the
+// lookup for `af`; those lookups stay glibc's.
+bool files_have_name(const char* name, int af);
+bool files_have_address(const void* addr, socklen_t len, int af);
 
 }  // namespace co::dns
