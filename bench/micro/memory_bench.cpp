@@ -12,9 +12,12 @@
 //   shared,  co::go + WaitGroup::wait     1M on a group of 16 shared 128 KiB stacks
 //   shared,  libco co_yield_ct            1M, same group size
 //   shared,  co::go + WaitGroup::wait     10M, only with --10m (needs ~10+ GiB)
+//   shared,  co::go + hooked read()       100k parked in read() on one blocking socket: what
+//                                         a parked connection's coroutine costs (issue 15)
 //
 // Usage: memory_bench [--reps 3] [--private N] [--shared N] [--10m] [--only-10m]
 // Run pinned: taskset -c 0 memory_bench
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,6 +115,45 @@ Result bench_go(long n, co::SharedStacks* shared) {
   return r;
 }
 
+// co::go coroutines parked in a hooked read() on one blocking socket (the hooks' park frames
+// are in every saved stack copy); shutting the peer's writing side down releases them.
+Result bench_go_read(long n, co::SharedStacks* shared) {
+  (void)co::stats();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Result{};
+  co::Options options;
+  options.stack_size = kStackSize;
+  options.shared_stacks = shared;
+  std::vector<stCoRoutine_t*> cos;
+  cos.reserve(static_cast<std::size_t>(n));
+  const long before = rss_bytes();
+  const long pte_before = pte_bytes();
+  const std::int64_t t0 = bench::now_ns();
+  for (long i = 0; i < n; ++i) {
+    co::go(options, [&cos, fd = sv[0]] {
+      cos.push_back(co_self());
+      char c;
+      (void)!read(fd, &c, 1);
+    });
+  }
+  co::yield();
+  const std::int64_t t1 = bench::now_ns();
+  const long after = rss_bytes();
+  Result r;
+  if (static_cast<long>(cos.size()) != n) return r;
+  r.bytes_per_co = static_cast<double>(after - before - n * static_cast<long>(sizeof(void*))) /
+                   static_cast<double>(n);
+  r.pte_per_co = static_cast<double>(pte_bytes() - pte_before) / static_cast<double>(n);
+  r.ns_per_co = static_cast<double>(t1 - t0) / static_cast<double>(n);
+  if (shared != nullptr) r.saved_avg = average_saved(cos);
+  shutdown(sv[1], SHUT_WR);  // EOF: every read returns 0
+  co::run();
+  close(sv[0]);
+  close(sv[1]);
+  r.ok = 1;
+  return r;
+}
+
 void* libco_park(void*) {
   co_yield_ct();
   return nullptr;
@@ -149,7 +191,7 @@ Result bench_libco(long n, stShareStack_t* shared) {
   return r;
 }
 
-enum class Case { go_private, libco_private, go_shared, libco_shared };
+enum class Case { go_private, libco_private, go_shared, libco_shared, go_shared_read };
 
 // Runs one case in a child process and returns its result (ok = 0 on failure). The child
 // creates its own scheduler and shared stacks; the parent never touches the runtime.
@@ -169,6 +211,9 @@ Result run_isolated(Case c, long n) {
         break;
       case Case::libco_shared:
         r = bench_libco(n, co_alloc_sharestack(kSharedStacks, static_cast<int>(kStackSize)));
+        break;
+      case Case::go_shared_read:
+        r = bench_go_read(n, co::make_shared_stacks(kSharedStacks, kStackSize));
         break;
     }
     (void)!write(fds[1], &r, sizeof r);
@@ -192,7 +237,7 @@ int main(int argc, char** argv) {
                         "memory_bench [--reps N] [--private N] [--shared N] [--10m] [--only-10m]\n"
                         "  (RSS bytes per parked coroutine)");
   long n_private = 100000;
-  long n_shared = 1000000;
+  long n_shared = 1000000;  // the hooked read() case parks a tenth of it
   for (std::size_t i = 0; i + 1 < args.flags.size(); ++i) {
     if (args.flags[i] == "--private") n_private = std::atol(args.flags[i + 1].c_str());
     if (args.flags[i] == "--shared") n_shared = std::atol(args.flags[i + 1].c_str());
@@ -244,6 +289,7 @@ int main(int argc, char** argv) {
     add("private 128 KiB, libco co_yield_ct", n_private, Case::libco_private, args.reps);
     add("shared, co::go + WaitGroup::wait", n_shared, Case::go_shared, args.reps);
     add("shared, libco co_yield_ct", n_shared, Case::libco_shared, args.reps);
+    add("shared, co::go + hooked read()", n_shared / 10, Case::go_shared_read, args.reps);
   }
   if (with_10m) {
     add("shared, co::go + WaitGroup::wait, 10M", 10000000, Case::go_shared, 1);

@@ -36,8 +36,11 @@ FdInfo* FdTable::renew(int fd) {
   info->forced_nonblock.store(false, std::memory_order_relaxed);
   info->recv_timeout_ns.store(0, std::memory_order_relaxed);
   info->send_timeout_ns.store(0, std::memory_order_relaxed);
-  info->generation.store(next_generation_.fetch_add(1, std::memory_order_relaxed),
-                         std::memory_order_release);
+  constexpr std::uint64_t kMask = (std::uint64_t{1} << kFdGenerationBits) - 1;
+  std::uint64_t generation = next_generation_.fetch_add(1, std::memory_order_relaxed) & kMask;
+  if (generation == 0)
+    generation = next_generation_.fetch_add(1, std::memory_order_relaxed) & kMask;
+  info->generation.store(generation, std::memory_order_release);
   return info;
 }
 

@@ -13,6 +13,9 @@ namespace co::hooks {
 
 enum class FdKind : std::uint8_t { unknown = 0, socket = 1, other = 2 };
 
+// Generations count in 48 bits (FdView packs one beside a pointer); they wrap past 0.
+inline constexpr unsigned kFdGenerationBits = 48;
+
 struct FdInfo {
   // Identifies this life of the fd number (bumped whenever a hook creates or closes it);
   // the netpoller re-registers an fd whose generation changed.

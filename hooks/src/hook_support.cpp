@@ -94,19 +94,14 @@ void report_timeout() {
   if (co::libco_profile().active) errno = LIBCO_POLL_TIMEOUT;
 }
 
-int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation) {
-  co::WakeReason reason = co::WakeReason::notified;
-  if (co::wait_fd(fd, static_cast<std::uint32_t>(poll_events(dir)), deadline, &reason,
-                  generation) != 0) {
-    return -1;  // errno from the netpoller (ENOMEM, ENOSPC)
-  }
+int wake_errno(co::WakeReason reason) {
   switch (reason) {
     case co::WakeReason::notified: return 0;
-    case co::WakeReason::timeout: errno = EAGAIN; return -1;
-    case co::WakeReason::closed: errno = EBADF; return -1;
+    case co::WakeReason::timeout: return EAGAIN;  // as libc reports SO_RCVTIMEO
+    case co::WakeReason::closed: return EBADF;
     // The coroutine was cancelled or its DeadlineScope passed (cofcgi/runtime/cancel.h).
-    case co::WakeReason::cancelled: errno = ECANCELED; return -1;
-    case co::WakeReason::deadline_exceeded: errno = ETIMEDOUT; return -1;
+    case co::WakeReason::cancelled: return ECANCELED;
+    case co::WakeReason::deadline_exceeded: return ETIMEDOUT;
   }
   return 0;
 }

@@ -18,13 +18,16 @@ namespace co::hooks {
 
 enum class Direction { read, write };
 
-// What one hooked call needs to know about its fd.
+// What one hooked call needs to know about its fd. Sixteen bytes, so that view_of returns it
+// in registers: a hook that parks keeps no copy of it in its frame (saved stack per parked
+// coroutine, issue 15).
 struct FdView {
   FdInfo* info = nullptr;  // nullptr: fd out of range, pass through
-  FdKind kind = FdKind::unknown;
-  bool user_nonblock = false;
-  std::uint64_t generation = 0;
+  std::uint64_t generation : kFdGenerationBits = 0;
+  FdKind kind : 8 = FdKind::unknown;
+  bool user_nonblock : 1 = false;
 };
+static_assert(sizeof(FdView) == 16);
 
 // view_of looks fd up, learning its kind (fstat) and O_NONBLOCK (F_GETFL) on first use.
 FdView view_of(int fd);
@@ -69,13 +72,31 @@ void report_timeout();
 // errno EAGAIN (deadline passed, as libc reports SO_RCVTIMEO), EBADF (fd closed meanwhile),
 // ECANCELED (the coroutine was cancelled) or ETIMEDOUT (its DeadlineScope passed): the last
 // two at once, without parking, once they hold (cofcgi/runtime/cancel.h).
-int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation);
+// Inline: its own frame would be kept, with the hook's, in every parked coroutine's stack.
+inline int park_until_ready(int fd, Direction dir, co::Deadline deadline, std::uint64_t generation);
 
 // block_until_ready is the same outside a coroutine, with a real poll(); for fds the hooks
 // made non-blocking behind the user's back.
 int block_until_ready(int fd, Direction dir, co::Deadline deadline);
 
 inline short poll_events(Direction dir) { return dir == Direction::read ? POLLIN : POLLOUT; }
+
+// wake_errno: the errno a wait that ended for `reason` reports (0: ready).
+int wake_errno(co::WakeReason reason);
+
+__attribute__((always_inline)) inline int park_until_ready(int fd, Direction dir,
+                                                           co::Deadline deadline,
+                                                           std::uint64_t generation) {
+  co::WakeReason reason = co::WakeReason::notified;
+  if (co::wait_fd(fd, static_cast<std::uint32_t>(poll_events(dir)), deadline, &reason,
+                  generation) != 0) {
+    return -1;  // errno from the netpoller (ENOMEM, ENOSPC)
+  }
+  if (reason == co::WakeReason::notified) [[likely]]
+    return 0;
+  errno = wake_errno(reason);
+  return -1;
+}
 
 // note_not_ready tells this thread's netpoller that a call on fd just failed with EAGAIN
 // in `dir` (co::note_fd_not_ready, for the fd's current generation): a one-fd poll that

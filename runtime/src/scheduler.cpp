@@ -300,12 +300,38 @@ __attribute__((always_inline)) inline void Scheduler::hand_over(Coroutine* from,
 [[gnu::noinline]] void Scheduler::resume_slow(Coroutine* co) { (void)resume(co); }
 [[gnu::noinline]] void Scheduler::yield_slow() { yield_current(); }
 
+// switch_out: park's switch to its resumer, nearly always the event loop on the thread's own
+// stack. That plain switch is inline; anything else takes switch_to, out of line, whose
+// shared-stack and sanitizer work would otherwise widen park's frame, which every parked
+// coroutine keeps in its saved stack.
+__attribute__((always_inline)) inline void Scheduler::switch_out(Coroutine* self) {
+  Coroutine* to = self->resumer;
+  if (plain_switch(to)) [[likely]] {
+    hand_over(self, to);
+    switch_context(&self->sp, to->sp);
+    return;
+  }
+  switch_to(self, to);
+}
+
 WakeReason Scheduler::park(Deadline deadline) {
   Coroutine* self = current_;
+  // A deadline, a cancel flag or a DeadlineScope: park_timed, reached by a jump. The common
+  // park keeps a small frame, which every coroutine parked in it keeps in its saved stack.
+  if (deadline != kNoDeadline || park_may_be_refused(self)) [[unlikely]]
+    return park_timed(self, deadline);
+  self->state = CoState::parked;
+  self->wake_reason = WakeReason::notified;
+  switch_out(self);
+  if (self->waiter.link.linked()) list_unlink(self->waiter.link);
+  return self->wake_reason;
+}
+
+[[gnu::noinline]] WakeReason Scheduler::park_timed(Coroutine* self, Deadline deadline) {
   // A cancelled coroutine, or one past its DeadlineScope, does not park (cancel.h); else the
   // timer fires at the earlier of the two deadlines.
   Deadline wake_at = deadline;
-  if (park_may_be_refused(self)) [[unlikely]] {
+  if (park_may_be_refused(self)) {
     const WakeReason refused = refusal(self);
     if (refused != WakeReason::notified) {
       if (self->waiter.link.linked()) list_unlink(self->waiter.link);
@@ -319,7 +345,7 @@ WakeReason Scheduler::park(Deadline deadline) {
     self->timer.deadline = wake_at;
     timers_.insert(&self->timer);
   }
-  switch_to(self, self->resumer);
+  switch_out(self);
   timers_.cancel(&self->timer);
   if (self->waiter.link.linked()) list_unlink(self->waiter.link);
   if (self->wake_reason == WakeReason::timeout && wake_at < deadline)
@@ -476,7 +502,7 @@ void Scheduler::mover_main(void* arg) {
   }
 }
 
-void Scheduler::switch_to(Coroutine* from, Coroutine* to) {
+[[gnu::noinline]] void Scheduler::switch_to(Coroutine* from, Coroutine* to) {
   hand_over(from, to);
   SharedStack* s = to->shared;
   if (s != nullptr && s->occupant != to) {
