@@ -13,6 +13,7 @@
 #include <mutex>
 #include <utility>
 
+#include "cofcgi/adapters/dns.h"
 #include "cofcgi/runtime/log.h"
 #include "cofcgi/runtime/netpoll.h"
 #include "system_config.h"
@@ -219,7 +220,7 @@ Outcome resolve_address(const void* addr, int len, int family, std::string* name
   return o;
 }
 
-void release_thread_template() { t_template.reset(); }
+void release_thread_resolver() { t_template.reset(); }
 
 std::uint64_t packets_sent() { return g_packets.load(); }
 

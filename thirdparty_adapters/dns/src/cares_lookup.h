@@ -1,11 +1,9 @@
-// Lookups through c-ares, each driven by the coroutine that makes it, on a channel of its own:
-// a copy (ares_dup) of this thread's template channel, which c-ares made from resolv.conf and
-// which is made again when the configuration changes. The coroutine polls the channel's
-// sockets (co::poll_fds, ares_timeout as the timeout) and hands readiness to ares_process_fd
-// until c-ares calls back. A channel of its own makes a lookup cancellable: c-ares 1.18.1
-// cancels only whole channels, so when the coroutine's wait ends early (cancelled, past its
-// deadline) the lookup destroys its channel -- queries, sockets, memory -- and says why.
-// Call these only in a coroutine whose hooks are on.
+// Lookups through c-ares, each on a channel of its own (an ares_dup of this thread's template
+// channel, made from resolv.conf and made again when the configuration changes) driven by
+// the calling coroutine on the netpoller; when its wait ends early (cancelled, past its
+// deadline) the lookup destroys its channel, as c-ares 1.18.1 cancels only whole channels.
+// README: "Threads, channels, the netpoller", "Cancellation". Call these only in a coroutine
+// whose hooks are on.
 #pragma once
 
 #include <ares.h>
@@ -23,10 +21,7 @@ struct Outcome {
   int interrupted = 0;
 };
 
-struct AddrinfoDeleter {
-  void operator()(ares_addrinfo* ai) const { ares_freeaddrinfo(ai); }
-};
-using AresAddrinfo = std::unique_ptr<ares_addrinfo, AddrinfoDeleter>;
+using AresAddrinfo = std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)>;
 
 // resolve_name: ares_getaddrinfo, DNS only (numeric hosts and /etc/hosts are the caller's);
 // `sort`: c-ares's RFC 6724 sort, else the answers' order.
@@ -41,6 +36,6 @@ Outcome resolve_address(const void* addr, int len, int family, std::string* name
 Outcome query(const char* name, int dns_class, int type, bool search,
               std::vector<unsigned char>* packet);
 
-void release_thread_template();  // the next lookup on this thread makes a new one
-std::uint64_t packets_sent();    // by c-ares, all threads
+std::uint64_t packets_sent();  // by c-ares, all threads
+
 }  // namespace co::dns

@@ -5,11 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <string.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -95,9 +93,6 @@ bool configured(int family) {
   return rc == 0;
 }
 
-// ---------------------------------------------------------------------------------------
-// gethostbyname*, gethostbyaddr*
-
 // The _r functions' conventions for what c-ares found: a name that is not there is rc 0
 // with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN; a wait ended early is
 // NETDB_INTERNAL with errno ECANCELED/ETIMEDOUT.
@@ -123,7 +118,7 @@ HostCall cares_gethostbyname(const char* name, int af) {
     c.herrno = name[0] == '\0' ? NO_RECOVERY : HOST_NOT_FOUND;
     return c;
   }
-  AresAddrinfo ai;
+  AresAddrinfo ai(nullptr, ares_freeaddrinfo);
   c = host_call_of(resolve_name(name, af, /*sort=*/false, &ai));
   if (c.found) c.data = host_data_of(ai.get(), af);
   return c;
@@ -139,8 +134,8 @@ HostCall cares_gethostbyaddr(const void* addr, socklen_t len, int af) {
   HostCall c = host_call_of(resolve_address(addr, static_cast<int>(len), af, &name, &aliases));
   if (c.herrno == TRY_AGAIN) c.rc = c.err = 0;  // gethostbyaddr_r returns 0 where 2_r says EAGAIN
   if (!c.found) return c;
-  c.data = HostData{std::move(name), std::move(aliases), {Address{af, {}}}, af};
-  std::memcpy(c.data.addresses[0].bytes.data(), addr, len);
+  c.data = HostData{
+      std::move(name), std::move(aliases), {std::string(static_cast<const char*>(addr), len)}, af};
   return c;
 }
 
@@ -197,25 +192,21 @@ template <typename CallR>
 hostent* with_own_storage(CallR call_r) {
   static co::Local<HostentStorage> storage;
   HostentStorage& s = storage.get();
-  for (;;) {
-    hostent* result = nullptr;
-    int herr = 0;
-    if (call_r(&s.he, s.buf.data(), s.buf.size(), &result, &herr) == ERANGE &&
-        herr == NETDB_INTERNAL) {
-      s.buf.resize(s.buf.size() * 2);
-      continue;
-    }
-    if (herr != 0) h_errno = herr;
-    return result;
+  hostent* result = nullptr;
+  int herr = 0;
+  while (call_r(&s.he, s.buf.data(), s.buf.size(), &result, &herr) == ERANGE &&
+         herr == NETDB_INTERNAL) {
+    s.buf.resize(s.buf.size() * 2);
   }
+  if (herr != 0) h_errno = herr;
+  return result;
 }
 
-// ---------------------------------------------------------------------------------------
-// getaddrinfo
-
 int eai_of(const Outcome& o) {
-  if (o.interrupted != 0) errno = o.interrupted;
-  if (o.interrupted != 0) return EAI_SYSTEM;
+  if (o.interrupted != 0) {
+    errno = o.interrupted;
+    return EAI_SYSTEM;
+  }
   switch (o.status) {
     case ARES_SUCCESS: return 0;
     case ARES_ENOTFOUND:
@@ -270,7 +261,7 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
     return EAI_NONAME;
   }
   const bool mapped = req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED);
-  AresAddrinfo ai;
+  AresAddrinfo ai(nullptr, ares_freeaddrinfo);
   if (rc == 0) rc = cares_addresses(node, req, mapped, &ai);
   addrinfo** tail = pai;
   for (const ares_addrinfo_node* n = rc == 0 ? ai->nodes : nullptr; n != nullptr; n = n->ai_next) {
@@ -291,75 +282,7 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   return rc;
 }
 
-int getaddrinfo_in_coroutine(const char* node, const char* service, const addrinfo* hints,
-                             addrinfo** pai) {
-  constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
-                              AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
-  constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + deprecated IDN bits
-  const int flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
-  const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  const bool direct = node == nullptr || std::strcmp(node, "*") == 0 ||
-                      (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
-                      (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
-                      (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
-  const auto in_hosts = [&] {  // AF_INET6 with AI_V4MAPPED takes IPv4 lines too
-    const bool v4 = family != AF_INET6 || (flags & AI_V4MAPPED);
-    return (family != AF_INET && files_have_name(node, AF_INET6)) ||
-           (v4 && files_have_name(node, AF_INET));
-  };
-  const Route r = direct                ? counted(Route::glibc)
-                  : (flags & kIdnFlags) ? counted(Route::helper)
-                                        : route(true, in_hosts, node);
-  if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
-  if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
-  return cares_getaddrinfo(node, service, hints, pai);
-}
-
-// ---------------------------------------------------------------------------------------
-// getnameinfo: the host part as glibc's own getnameinfo gets it, from gethostbyaddr_r (ours,
-// so it parks and routes), the service part and the numeric form from glibc.
-
-int getnameinfo_in_coroutine(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
-                             char* serv, socklen_t servlen, int flags) {
-  constexpr int kKnown = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
-  const bool v4 = sa != nullptr && sa->sa_family == AF_INET && salen >= sizeof(sockaddr_in);
-  const bool v6 = sa != nullptr && sa->sa_family == AF_INET6 && salen >= sizeof(sockaddr_in6);
-  if (host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) || !(v4 || v6) ||
-      (flags & ~(kKnown | NI_IDN)) != 0) {
-    counted(Route::glibc);
-    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  if (flags & (NI_NOFQDN | NI_IDN)) {
-    counted(Route::helper);
-    return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
-  }
-  ErrnoKeeper keep;
-  hostent he{};
-  std::vector<char> buf(2048);
-  hostent* h = nullptr;
-  int herr = 0;
-  gethostbyaddr_any_r(address_of(sa), v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(),
-                      buf.size(), &h, &herr);
-  if (h != nullptr) {
-    if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
-    std::strcpy(host, h->h_name);
-    if (serv == nullptr || servlen == 0) return 0;
-    host = nullptr;  // the service part only
-    hostlen = 0;
-  } else if (herr == NETDB_INTERNAL || herr == TRY_AGAIN) {
-    if (herr == NETDB_INTERNAL) keep.set(errno);
-    return herr == NETDB_INTERNAL ? EAI_SYSTEM : EAI_AGAIN;
-  } else if (flags & NI_NAMEREQD) {
-    return EAI_NONAME;
-  }
-  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
-  if (rc == EAI_SYSTEM) keep.set(errno);
-  return rc;
-}
-
-// ---------------------------------------------------------------------------------------
-// res_query / res_search: always c-ares in a coroutine (nsswitch does not apply to them)
-
+// res_query / res_search: always c-ares in a coroutine (nsswitch does not apply to them).
 int res_in_coroutine(bool search, const char* name, int dns_class, int type, unsigned char* answer,
                      int anslen) {
   if (name == nullptr || answer == nullptr || anslen < 0) {
@@ -388,8 +311,6 @@ int res_in_coroutine(bool search, const char* name, int dns_class, int type, uns
 
 Stats stats() { return Stats{g_cares.load(), g_glibc.load(), g_helper.load(), packets_sent()}; }
 
-void release_thread_resolver() { release_thread_template(); }
-
 }  // namespace co::dns
 
 using namespace co::dns;
@@ -401,7 +322,26 @@ extern "C" {
 COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
                                  addrinfo** pai) {
   if (!co::hooks_active()) return R().getaddrinfo(node, service, hints, pai);
-  return getaddrinfo_in_coroutine(node, service, hints, pai);
+  constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
+                              AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
+  constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + deprecated IDN bits
+  const int flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
+  const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
+  const bool direct = node == nullptr || std::strcmp(node, "*") == 0 ||
+                      (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
+                      (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
+                      (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
+  const auto in_hosts = [&] {  // AF_INET6 with AI_V4MAPPED takes IPv4 lines too
+    const bool v4 = family != AF_INET6 || (flags & AI_V4MAPPED);
+    return (family != AF_INET && files_have_name(node, AF_INET6)) ||
+           (v4 && files_have_name(node, AF_INET));
+  };
+  const Route r = direct                ? counted(Route::glibc)
+                  : (flags & kIdnFlags) ? counted(Route::helper)
+                                        : route(true, in_hosts, node);
+  if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
+  if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
+  return cares_getaddrinfo(node, service, hints, pai);
 }
 
 COFCGI_NETDB_API hostent* gethostbyname(const char* name) {
@@ -445,10 +385,45 @@ COFCGI_NETDB_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, ho
   return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
 }
 
+// getnameinfo: the host part as glibc's own getnameinfo gets it, from gethostbyaddr_r (ours,
+// so it parks and routes), the service part and the numeric form from glibc.
 COFCGI_NETDB_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                                  char* serv, socklen_t servlen, int flags) {
   if (!co::hooks_active()) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
-  return getnameinfo_in_coroutine(sa, salen, host, hostlen, serv, servlen, flags);
+  constexpr int kKnown = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
+  const bool v4 = sa != nullptr && sa->sa_family == AF_INET && salen >= sizeof(sockaddr_in);
+  const bool v6 = sa != nullptr && sa->sa_family == AF_INET6 && salen >= sizeof(sockaddr_in6);
+  if (host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) || !(v4 || v6) ||
+      (flags & ~(kKnown | NI_IDN)) != 0) {
+    counted(Route::glibc);
+    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+  }
+  if (flags & (NI_NOFQDN | NI_IDN)) {
+    counted(Route::helper);
+    return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
+  }
+  ErrnoKeeper keep;
+  hostent he{};
+  std::vector<char> buf(2048);
+  hostent* h = nullptr;
+  int herr = 0;
+  gethostbyaddr_any_r(address_of(sa), v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(),
+                      buf.size(), &h, &herr);
+  if (h != nullptr) {
+    if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
+    std::strcpy(host, h->h_name);
+    if (serv == nullptr || servlen == 0) return 0;
+    host = nullptr;  // the service part only
+    hostlen = 0;
+  } else if (herr == NETDB_INTERNAL || herr == TRY_AGAIN) {
+    if (herr == NETDB_INTERNAL) keep.set(errno);
+    return herr == NETDB_INTERNAL ? EAI_SYSTEM : EAI_AGAIN;
+  } else if (flags & NI_NAMEREQD) {
+    return EAI_NONAME;
+  }
+  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+  if (rc == EAI_SYSTEM) keep.set(errno);
+  return rc;
 }
 
 COFCGI_NETDB_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,

@@ -53,9 +53,8 @@ HostData host_data_of(const ares_addrinfo* ai, int af) {
     }
   }
   for (const ares_addrinfo_node* n = ai->nodes; n != nullptr; n = n->ai_next) {
-    if (n->ai_family != af) continue;
-    Address& a = d.addresses.emplace_back(Address{af, {}});
-    std::memcpy(a.bytes.data(), address_of(n->ai_addr), af == AF_INET6 ? 16 : 4);
+    const auto* a = static_cast<const char*>(address_of(n->ai_addr));
+    if (n->ai_family == af) d.addresses.emplace_back(a, af == AF_INET6 ? 16 : 4);
   }
   return d;
 }
@@ -64,39 +63,31 @@ HostData host_data_of(const hostent* h) {
   HostData d{h->h_name != nullptr ? h->h_name : "", {}, {}, h->h_addrtype};
   for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) d.aliases.emplace_back(*a);
   for (char** a = h->h_addr_list; a != nullptr && *a != nullptr; ++a) {
-    Address& addr = d.addresses.emplace_back(Address{h->h_addrtype, {}});
-    std::memcpy(addr.bytes.data(), *a, static_cast<std::size_t>(h->h_length));
+    d.addresses.emplace_back(*a, static_cast<std::size_t>(h->h_length));
   }
   return d;
 }
 
 bool pack_hostent(const HostData& d, hostent* ret, char* buf, std::size_t buflen) {
-  const std::size_t len = d.af == AF_INET ? 4 : 16;
   const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(buf);
   const std::size_t pad = (alignof(char*) - start % alignof(char*)) % alignof(char*);
-  std::size_t need = pad + (d.addresses.size() + 1 + d.aliases.size() + 1) * sizeof(char*) +
-                     d.addresses.size() * len + d.name.size() + 1;
+  std::size_t need = pad + (d.addresses.size() + d.aliases.size() + 2) * sizeof(char*);
+  for (const std::string& a : d.addresses) need += a.size();
   for (const std::string& a : d.aliases) need += a.size() + 1;
-  if (need > buflen) return false;
-  char* p = buf + pad;
-  auto** addr_list = reinterpret_cast<char**>(p);
+  if (need + d.name.size() + 1 > buflen) return false;
+  // The two pointer arrays first (aligned), then the bytes; names with their NUL.
+  auto** addr_list = reinterpret_cast<char**>(buf + pad);
   auto** alias_list = addr_list + d.addresses.size() + 1;
-  p = reinterpret_cast<char*>(alias_list + d.aliases.size() + 1);
-  auto put = [&p](const void* data, std::size_t n) {
-    char* at = static_cast<char*>(std::memcpy(p, data, n));
-    p += n;
+  char* p = reinterpret_cast<char*>(alias_list + d.aliases.size() + 1);
+  auto put = [&p](const std::string& s, std::size_t nul) {
+    char* at = static_cast<char*>(std::memcpy(p, s.c_str(), s.size() + nul));
+    p += s.size() + nul;
     return at;
   };
-  for (std::size_t i = 0; i < d.addresses.size(); ++i) {
-    addr_list[i] = put(d.addresses[i].bytes.data(), len);
-  }
-  addr_list[d.addresses.size()] = nullptr;
-  for (std::size_t i = 0; i < d.aliases.size(); ++i) {
-    alias_list[i] = put(d.aliases[i].c_str(), d.aliases[i].size() + 1);
-  }
-  alias_list[d.aliases.size()] = nullptr;
-  *ret = hostent{put(d.name.c_str(), d.name.size() + 1), alias_list, d.af, static_cast<int>(len),
-                 addr_list};
+  for (std::size_t i = 0; i < d.addresses.size(); ++i) addr_list[i] = put(d.addresses[i], 0);
+  for (std::size_t i = 0; i < d.aliases.size(); ++i) alias_list[i] = put(d.aliases[i], 1);
+  addr_list[d.addresses.size()] = alias_list[d.aliases.size()] = nullptr;
+  *ret = hostent{put(d.name, 1), alias_list, d.af, d.af == AF_INET ? 4 : 16, addr_list};
   return true;
 }
 

@@ -6,21 +6,15 @@
 #include <ares.h>
 #include <netdb.h>
 
-#include <array>
 #include <string>
 #include <vector>
 
 namespace co::dns {
 
-struct Address {
-  int family = AF_INET;  // AF_INET or AF_INET6
-  std::array<unsigned char, 16> bytes{};
-};
-
 struct HostData {
   std::string name;
   std::vector<std::string> aliases;
-  std::vector<Address> addresses;
+  std::vector<std::string> addresses;  // 4 or 16 bytes each, of family `af`
   int af = AF_INET;
 };
 
