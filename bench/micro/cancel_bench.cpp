@@ -6,7 +6,8 @@
 // (the commit before it), only the first case runs: that is the A/B for "what the check
 // costs" (bench/README.md).
 //
-//   taskset -c 0 build-bench/bench/micro/cancel_bench [--reps N] [--iters N]
+//   taskset -c 0 build-bench/bench/micro/cancel_bench [--reps N] [--iters N] [--plain-only]
+// --plain-only runs the first case alone (for callgrind: instructions per round trip).
 #include <chrono>
 #include <optional>
 #include <string>
@@ -71,8 +72,11 @@ int main(int argc, char** argv) {
     {"inside DeadlineScope + CancelShield", {}, "check skipped"},
 #endif
   };
+  const bool plain_only = args.has("--plain-only");
+  if (plain_only) rows.resize(1);
   for (int r = 0; r < args.reps; ++r) {
     rows[0].samples.push_back(round_trips_ns(iters, Setting::plain));
+    if (plain_only) continue;
 #if defined(COFCGI_BENCH_HAVE_CANCEL)
     rows[1].samples.push_back(round_trips_ns(iters, Setting::deadline));
     rows[2].samples.push_back(round_trips_ns(iters, Setting::shield));

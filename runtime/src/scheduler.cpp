@@ -242,6 +242,19 @@ std::uint64_t Scheduler::spawn(const Options& options, EntryFn entry, void* arg)
   return co->id;
 }
 
+// switch_fast: switch_to() with the common case inline: a plain switch (to a private stack,
+// or to the occupant of its shared one; no sanitizer) is the hand-over and the asm routine.
+// Everything else takes switch_to, out of line: inlined, its shared-stack and sanitizer work
+// would widen park's frame, which every parked coroutine keeps in its saved stack.
+__attribute__((always_inline)) inline void Scheduler::switch_fast(Coroutine* from, Coroutine* to) {
+  if (plain_switch(to)) [[likely]] {
+    hand_over(from, to);
+    switch_context(&from->sp, to->sp);
+    return;
+  }
+  switch_to(from, to);
+}
+
 int Scheduler::resume(Coroutine* co) {
   switch (co->state) {
     case CoState::done:
@@ -267,7 +280,7 @@ int Scheduler::resume(Coroutine* co) {
   }
   co->resumer = current_;
   co->state = CoState::running;
-  switch_to(current_, co);
+  switch_fast(current_, co);
   if (co->state == CoState::done && co->detached) destroy(co);
   return 0;
 }
@@ -300,20 +313,6 @@ __attribute__((always_inline)) inline void Scheduler::hand_over(Coroutine* from,
 [[gnu::noinline]] void Scheduler::resume_slow(Coroutine* co) { (void)resume(co); }
 [[gnu::noinline]] void Scheduler::yield_slow() { yield_current(); }
 
-// switch_out: park's switch to its resumer, nearly always the event loop on the thread's own
-// stack. That plain switch is inline; anything else takes switch_to, out of line, whose
-// shared-stack and sanitizer work would otherwise widen park's frame, which every parked
-// coroutine keeps in its saved stack.
-__attribute__((always_inline)) inline void Scheduler::switch_out(Coroutine* self) {
-  Coroutine* to = self->resumer;
-  if (plain_switch(to)) [[likely]] {
-    hand_over(self, to);
-    switch_context(&self->sp, to->sp);
-    return;
-  }
-  switch_to(self, to);
-}
-
 WakeReason Scheduler::park(Deadline deadline) {
   Coroutine* self = current_;
   // A deadline, a cancel flag or a DeadlineScope: park_timed, reached by a jump. The common
@@ -322,7 +321,7 @@ WakeReason Scheduler::park(Deadline deadline) {
     return park_timed(self, deadline);
   self->state = CoState::parked;
   self->wake_reason = WakeReason::notified;
-  switch_out(self);
+  switch_fast(self, self->resumer);
   if (self->waiter.link.linked()) list_unlink(self->waiter.link);
   return self->wake_reason;
 }
@@ -345,7 +344,7 @@ WakeReason Scheduler::park(Deadline deadline) {
     self->timer.deadline = wake_at;
     timers_.insert(&self->timer);
   }
-  switch_out(self);
+  switch_fast(self, self->resumer);
   timers_.cancel(&self->timer);
   if (self->waiter.link.linked()) list_unlink(self->waiter.link);
   if (self->wake_reason == WakeReason::timeout && wake_at < deadline)

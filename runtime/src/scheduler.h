@@ -100,7 +100,7 @@ class Scheduler {
   void hand_over(Coroutine* from, Coroutine* to);
   void hand_over_errno(Coroutine* from, Coroutine* to);
   void switch_to(Coroutine* from, Coroutine* to);
-  void switch_out(Coroutine* self);
+  void switch_fast(Coroutine* from, Coroutine* to);
   WakeReason park_timed(Coroutine* self, Deadline deadline);
   void raw_switch(Coroutine* from, Coroutine* to);
   bool plain_switch(const Coroutine* to) const;

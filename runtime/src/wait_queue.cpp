@@ -25,10 +25,12 @@ WaitQueue::~WaitQueue() {
 }
 
 WakeReason WaitQueue::wait(Deadline deadline) {
-  detail::require_coroutine("waiting on a co::Mutex/CondVar/Semaphore/Channel/WaitGroup");
-  detail::Scheduler& sched = detail::Scheduler::get();
-  detail::list_push_back(head_, sched.current()->waiter.link);
-  return sched.park(deadline);
+  detail::Scheduler* sched = detail::Scheduler::get_if_exists();
+  // The check inline, the throw out of line: this is every primitive's park path.
+  if (sched == nullptr || !sched->in_coroutine()) [[unlikely]]
+    detail::require_coroutine("waiting on a co::Mutex/CondVar/Semaphore/Channel/WaitGroup");
+  detail::list_push_back(head_, sched->current()->waiter.link);
+  return sched->park(deadline);
 }
 
 const void* WaitQueue::wake_one() {
