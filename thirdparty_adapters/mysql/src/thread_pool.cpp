@@ -322,26 +322,49 @@ void ThreadPool::close_all_idle() {
   if (shared->closed) serve_waiters();
 }
 
+namespace {
+
+// A thread's registry of its parts of pools. Why thread_local: a thread's part of a pool
+// holds MYSQL handles of this thread; it must be found without a lock on every acquire and
+// end with the thread, closing them here.
+struct Registry {
+  // live -> gone when the thread's thread_locals are destroyed. A Pool may be destroyed
+  // after that (a Pool in a thread_local made before the registry): it must not touch it.
+  enum class State : unsigned char { live, gone };
+  // Trivially destructible: still readable while the thread's other thread_locals go.
+  static thread_local State state;
+  std::vector<std::shared_ptr<ThreadPool>> pools;
+  ~Registry() {
+    state = State::gone;
+    pools.clear();  // closes their idle connections
+  }
+};
+thread_local Registry::State Registry::state = Registry::State::live;
+
+}  // namespace
+
 std::shared_ptr<ThreadPool> thread_pool_for(const std::shared_ptr<Shared>& shared, bool create) {
+  if (Registry::state == Registry::State::gone) {
+    if (create) throw Error(0, "HY000", "co::mysql::Pool used while its thread exits");
+    return nullptr;  // this thread's part is gone already, its connections closed
+  }
   // Made before the registry so they are destroyed after it: closing the connections at
   // thread exit needs libmariadb's thread state and this thread's scheduler (the hooks).
   if (create) {
     thread_init();
     (void)co::Executor::current();
   }
-  // Why thread_local: a thread's part of a pool holds MYSQL handles of this thread; it must
-  // be found without a lock on every acquire and end with the thread, closing them here.
-  thread_local std::vector<std::shared_ptr<ThreadPool>> registry;
-  for (const auto& tp : registry) {
+  thread_local Registry registry;
+  for (const auto& tp : registry.pools) {
     if (tp->shared == shared) return tp;
   }
   if (!create) return nullptr;
   // Parts of pools that were destroyed and have nothing lent go now.
-  std::erase_if(registry, [](const std::shared_ptr<ThreadPool>& tp) {
+  std::erase_if(registry.pools, [](const std::shared_ptr<ThreadPool>& tp) {
     return tp->shared->closed && tp->in_use.load(std::memory_order_relaxed) == 0;
   });
-  registry.push_back(std::make_shared<ThreadPool>(shared));
-  return registry.back();
+  registry.pools.push_back(std::make_shared<ThreadPool>(shared));
+  return registry.pools.back();
 }
 
 }  // namespace co::mysql::detail

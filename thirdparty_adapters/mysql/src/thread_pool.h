@@ -90,7 +90,8 @@ struct ThreadPool : std::enable_shared_from_this<ThreadPool> {
 
 // thread_pool_for: the calling thread's ThreadPool of `shared`, created on first use when
 // `create` (else nullptr). The calling thread keeps it until it exits (then its idle
-// connections are closed there).
+// connections are closed there). Once the thread's thread_locals are being destroyed:
+// nullptr, or Error when `create` (a Pool in a thread_local may be destroyed after them).
 std::shared_ptr<ThreadPool> thread_pool_for(const std::shared_ptr<Shared>& shared, bool create);
 
 }  // namespace co::mysql::detail

@@ -52,8 +52,9 @@
 //   acquires or releases (no timer: a thread with no traffic keeps its idle connections
 //   until the next one; the server's wait_timeout and the health check cover that).
 // - Threads: a thread's part of the pool ends with the thread (its idle connections are
-//   closed there). Destroying the Pool closes the idle connections (other threads' on their
-//   own schedulers); connections still lent are closed when returned; coroutines parked in
+//   closed there); a Pool kept in a thread_local may be destroyed at that thread's exit.
+//   Destroying the Pool closes the idle connections (other threads' on their own
+//   schedulers); connections still lent are closed when returned; coroutines parked in
 //   acquire() get co::mysql::Error.
 #pragma once
 
