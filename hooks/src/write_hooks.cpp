@@ -55,7 +55,8 @@ template <typename TrySend, typename RealCall>
 ssize_t write_hook(int fd, std::size_t total, TrySend try_send, RealCall real_call) {
   if (!co::hooks_active()) return real_call();
   const FdView v = view_of(fd);
-  if (v.info == nullptr || v.user_nonblock) return real_call();
+  if (v.info == nullptr) return real_call();
+  if (v.user_nonblock) return passing_eagain(real_call(), fd, Direction::write);
   if (v.kind == FdKind::socket) {
     const ssize_t n = send_fully(fd, v, total, try_send);
     if (n >= 0 || errno != ENOTSOCK) return n;
@@ -72,7 +73,8 @@ std::size_t iov_total(const iovec* iov, int count) {
 
 ssize_t sendmsg_hook(int fd, const msghdr* msg, int flags) {
   // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park.
-  if (flags & MSG_DONTWAIT) return REAL(sendmsg)(fd, msg, flags);
+  if (flags & MSG_DONTWAIT)
+    return passing_eagain(REAL(sendmsg)(fd, msg, flags), fd, Direction::write);
   const int count = static_cast<int>(msg->msg_iovlen);
   std::vector<iovec> iov;
   std::size_t first = 0;
@@ -113,7 +115,8 @@ COFCGI_API ssize_t write(int fd, const void* buf, size_t n) {
 COFCGI_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
   if (!co::hooks_active() || iovcnt < 0) return REAL(writev)(fd, iov, iovcnt);
   const FdView v = view_of(fd);
-  if (v.info == nullptr || v.user_nonblock) return REAL(writev)(fd, iov, iovcnt);
+  if (v.info == nullptr) return REAL(writev)(fd, iov, iovcnt);
+  if (v.user_nonblock) return passing_eagain(REAL(writev)(fd, iov, iovcnt), fd, Direction::write);
   if (v.kind != FdKind::socket) {
     return ready_then_call(fd, Direction::write, v, [&] { return REAL(writev)(fd, iov, iovcnt); });
   }
@@ -124,7 +127,8 @@ COFCGI_API ssize_t writev(int fd, const iovec* iov, int iovcnt) {
 }
 
 COFCGI_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  if (flags & MSG_DONTWAIT) return REAL(send)(fd, buf, n, flags);
+  if (flags & MSG_DONTWAIT)
+    return passing_eagain(REAL(send)(fd, buf, n, flags), fd, Direction::write);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n,
@@ -134,7 +138,8 @@ COFCGI_API ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 COFCGI_API ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
                           socklen_t len) {
-  if (flags & MSG_DONTWAIT) return REAL(sendto)(fd, buf, n, flags, addr, len);
+  if (flags & MSG_DONTWAIT)
+    return passing_eagain(REAL(sendto)(fd, buf, n, flags, addr, len), fd, Direction::write);
   const char* p = static_cast<const char*>(buf);
   return write_hook(
       fd, n,

@@ -184,3 +184,32 @@ TEST_CASE("not-ready note: a dup of a noted fd reads what arrives") {
   co::run();
   CHECK(polled == 1);
 }
+
+TEST_CASE("not-ready note: a full socket's EAGAIN is noted and poll(POLLOUT) wakes on room") {
+  const hooks_test::Pair p = nonblocking_pair();
+  int polled = -1;
+  short revents = 0;
+  double waited = 0;
+  co::go([&] {
+    one_parked_round(p);
+    static char chunk[65536];
+    while (::send(p.a.get(), chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+    }
+    REQUIRE(errno == EAGAIN);  // noted for writing
+    co::go([&] {
+      co::sleep_for(30ms);
+      while (::recv(p.b.get(), chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+      }
+    });
+    pollfd q{p.a.get(), POLLOUT, 0};
+    const co::Deadline start = co::now_ns();
+    polled = ::poll(&q, 1, 3000);
+    waited = seconds_since(start);
+    revents = q.revents;
+  });
+  co::run();
+  CHECK(polled == 1);
+  CHECK(revents == POLLOUT);
+  CHECK(waited >= 0.02);
+  CHECK(waited < 1.5 * kSlack);
+}
