@@ -7,7 +7,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -72,9 +71,7 @@ ares_channel template_channel() {
 ares_socket_t sf_socket(int domain, int type, int protocol, void*) {
   return ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
 }
-int sf_close(ares_socket_t fd, void*) {
-  return ::close(fd);
-}  // the hooks: the netpoller forgets it
+int sf_close(ares_socket_t fd, void*) { return ::close(fd); }  // the netpoller forgets it
 int sf_connect(ares_socket_t fd, const sockaddr* addr, ares_socklen_t len, void*) {
   return ::connect(fd, addr, len);
 }
@@ -93,12 +90,12 @@ ares_ssize_t sf_sendv(ares_socket_t fd, const iovec* iov, int iovcnt, void*) {
 constexpr ares_socket_functions kSocketFunctions = {sf_socket, sf_close, sf_connect, sf_recvfrom,
                                                     sf_sendv};
 
+// timeout_ms: until c-ares's next timeout, at most a second (with nothing outstanding, only a
+// callback is due).
 int timeout_ms(ares_channel channel) {
-  timeval tv{};
-  const timeval* t = ares_timeout(channel, nullptr, &tv);
-  if (t == nullptr) return 1000;  // nothing outstanding: only a callback is due
-  const long long ms = (static_cast<long long>(t->tv_sec) * 1000000 + t->tv_usec + 999) / 1000;
-  return static_cast<int>(std::clamp<long long>(ms, 0, 3600 * 1000));
+  timeval max{1, 0}, tv{};
+  const timeval* t = ares_timeout(channel, &max, &tv);
+  return static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
 }
 
 // drive runs the channel until `*done`; false with errno ECANCELED/ETIMEDOUT when the
@@ -118,17 +115,15 @@ bool drive(ares_channel channel, const bool* done) {
         (errno == ECANCELED || errno == ETIMEDOUT)) {
       return false;
     }
-    bool processed = false;
+    // ares_process_fd also handles the timeouts, with or without a socket ready.
+    if (n == 0) ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     for (nfds_t i = 0; i < n; ++i) {
-      const short r = fds[i].revents;
-      if (r == 0 || (r & POLLNVAL)) continue;
+      const short r = (fds[i].revents & POLLNVAL) ? 0 : fds[i].revents;
       const bool readable = (r & (POLLIN | POLLERR | POLLHUP)) != 0;
       const bool writable = (fds[i].events & POLLOUT) && (r & (POLLOUT | POLLERR | POLLHUP));
       ares_process_fd(channel, readable ? fds[i].fd : ARES_SOCKET_BAD,
                       writable ? fds[i].fd : ARES_SOCKET_BAD);
-      processed = true;
     }
-    if (!processed) ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
   }
   return true;
 }

@@ -27,8 +27,6 @@
 namespace co::dns {
 namespace {
 
-const real::Functions& R() { return real::get(); }
-
 // One call handed to the pool, shared by the coroutine waiting for it and the thread running
 // it. Its life, under `mu`:
 //   queued -> running -> done        (the helper thread; done writes wake_fd)

@@ -29,8 +29,6 @@ std::atomic<std::uint64_t> g_cares{0};
 std::atomic<std::uint64_t> g_glibc{0};
 std::atomic<std::uint64_t> g_helper{0};
 
-const real::Functions& R() { return real::get(); }
-
 enum class Route { glibc, helper, cares };
 
 Route counted(Route r) {
@@ -217,52 +215,44 @@ int eai_of(const Outcome& o) {
   }
 }
 
-// The addresses c-ares gives for the request, with AI_V4MAPPED and AI_ALL (which 1.18.1
-// ignores): AF_INET6 asks for AAAA, then for A (mapped) when there was no IPv6 address; with
-// AI_ALL for both at once.
-int cares_addresses(const char* node, const addrinfo& req, bool mapped, AresAddrinfo* ai) {
-  const bool all = mapped && (req.ai_flags & AI_ALL);
-  Outcome o = resolve_name(node, all ? AF_UNSPEC : req.ai_family, /*sort=*/true, ai);
-  if (mapped && !all && o.interrupted == 0 &&
-      (o.status == ARES_ENODATA || o.status == ARES_ENOTFOUND)) {
-    o = resolve_name(node, AF_INET, /*sort=*/true, ai);
-  }
-  return eai_of(o);
-}
-
 // glibc builds the entries: a numeric getaddrinfo per address c-ares found, with the
 // caller's service and socket type, so ports, socket types and the layout are glibc's (and
 // glibc's freeaddrinfo frees the list). A probe with the same hints first gives the errors
 // glibc reports before any lookup (service, socket type).
-int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                      addrinfo** pai) {
+int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints, int flags,
+                      int family, addrinfo** pai) {
   ErrnoKeeper keep;
-  addrinfo req{};
-  req.ai_flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
-  req.ai_family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  if (req.ai_flags & AI_ADDRCONFIG) {  // 1.18.1 ignores it
+  if (flags & AI_ADDRCONFIG) {  // 1.18.1 ignores it
     const bool v4 = configured(AF_INET), v6 = configured(AF_INET6);
-    if (req.ai_family == AF_UNSPEC && v4 != v6) req.ai_family = v4 ? AF_INET : AF_INET6;
-    if ((req.ai_family == AF_INET && !v4) || (req.ai_family == AF_INET6 && !v6)) return EAI_NONAME;
+    if (family == AF_UNSPEC && v4 != v6) family = v4 ? AF_INET : AF_INET6;
+    if ((family == AF_INET && !v4) || (family == AF_INET6 && !v6)) return EAI_NONAME;
   }
   addrinfo numeric{};
-  numeric.ai_flags = AI_NUMERICHOST | (req.ai_flags & AI_NUMERICSERV);
-  numeric.ai_family = req.ai_family == AF_INET6 ? AF_INET6 : AF_INET;
+  numeric.ai_flags = AI_NUMERICHOST | (flags & AI_NUMERICSERV);
+  numeric.ai_family = family == AF_INET6 ? AF_INET6 : AF_INET;
   numeric.ai_socktype = hints != nullptr ? hints->ai_socktype : 0;
   numeric.ai_protocol = hints != nullptr ? hints->ai_protocol : 0;
-  int rc =
-      R().getaddrinfo(numeric.ai_family == AF_INET6 ? "::" : "0.0.0.0", service, &numeric, pai);
+  int rc = R().getaddrinfo(family == AF_INET6 ? "::" : "0.0.0.0", service, &numeric, pai);
   if (rc == 0) R().freeaddrinfo(*pai);
   *pai = nullptr;
   // glibc sends nothing for names that are not host names (for one family with AI_CANONNAME
   // it asks gethostbyname3_r, which does)
-  if (rc == 0 && (!(req.ai_flags & AI_CANONNAME) || req.ai_family == AF_UNSPEC) &&
-      !res_hnok(node)) {
+  if (rc == 0 && (!(flags & AI_CANONNAME) || family == AF_UNSPEC) && !res_hnok(node)) {
     return EAI_NONAME;
   }
-  const bool mapped = req.ai_family == AF_INET6 && (req.ai_flags & AI_V4MAPPED);
+  // AI_V4MAPPED and AI_ALL (1.18.1 ignores them): AF_INET6 asks for AAAA, then for A (mapped)
+  // when there was no IPv6 address; with AI_ALL for both at once.
+  const bool mapped = family == AF_INET6 && (flags & AI_V4MAPPED);
+  const bool all = mapped && (flags & AI_ALL);
   AresAddrinfo ai(nullptr, ares_freeaddrinfo);
-  if (rc == 0) rc = cares_addresses(node, req, mapped, &ai);
+  if (rc == 0) {
+    Outcome o = resolve_name(node, all ? AF_UNSPEC : family, /*sort=*/true, &ai);
+    if (mapped && !all && o.interrupted == 0 &&
+        (o.status == ARES_ENODATA || o.status == ARES_ENOTFOUND)) {
+      o = resolve_name(node, AF_INET, /*sort=*/true, &ai);
+    }
+    rc = eai_of(o);
+  }
   addrinfo** tail = pai;
   for (const ares_addrinfo_node* n = rc == 0 ? ai->nodes : nullptr; n != nullptr; n = n->ai_next) {
     char text[INET6_ADDRSTRLEN + 8] = "::ffff:";
@@ -270,9 +260,9 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
     ::inet_ntop(n->ai_family, address_of(n->ai_addr), text + (to_map ? 7 : 0), INET6_ADDRSTRLEN);
     numeric.ai_family = mapped ? AF_INET6 : n->ai_family;
     if ((rc = R().getaddrinfo(text, service, &numeric, tail)) != 0) break;
-    for (; *tail != nullptr; tail = &(*tail)->ai_next) (*tail)->ai_flags = req.ai_flags;
+    for (; *tail != nullptr; tail = &(*tail)->ai_next) (*tail)->ai_flags = flags;
   }
-  if (rc == 0 && *pai != nullptr && (req.ai_flags & AI_CANONNAME)) {
+  if (rc == 0 && *pai != nullptr && (flags & AI_CANONNAME)) {
     (*pai)->ai_canonname = ::strdup(canonical_name(ai.get()).c_str());
     if ((*pai)->ai_canonname == nullptr) rc = EAI_MEMORY;
   }
@@ -341,7 +331,7 @@ COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const ad
                                         : route(true, in_hosts, node);
   if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
   if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
-  return cares_getaddrinfo(node, service, hints, pai);
+  return cares_getaddrinfo(node, service, hints, flags, family, pai);
 }
 
 COFCGI_NETDB_API hostent* gethostbyname(const char* name) {

@@ -1,7 +1,6 @@
 #include "real_netdb.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,15 +10,11 @@ namespace {
 
 template <typename Fn>
 void find(Fn* fn, const char* name) {
-  // RTLD_NEXT: the definition after this library in lookup order, i.e. glibc's (or a
-  // sanitizer's interceptor that leads there). res_query and res_search are in libc.so.6
-  // itself since glibc 2.34.
+  // The definition after this library in lookup order: glibc's (or a sanitizer's
+  // interceptor that leads there).
   *fn = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, name));
   if (*fn != nullptr) return;
-  char msg[200];
-  const int n = std::snprintf(msg, sizeof msg, "cofcgi dns: cannot find the real %s (%s)\n", name,
-                              ::dlerror());
-  if (n > 0) (void)!::write(2, msg, static_cast<std::size_t>(n));
+  std::fprintf(stderr, "cofcgi dns: cannot find the real %s (%s)\n", name, ::dlerror());
   std::abort();
 }
 

@@ -1,6 +1,5 @@
 // glibc's own resolver functions, behind the ones this library exports: looked up with
-// dlsym(RTLD_NEXT) when the library loads (and on first use, for calls made from other
-// libraries' constructors). A missing one aborts loudly.
+// dlsym(RTLD_NEXT) when the library loads, or on first use. A missing one aborts loudly.
 #pragma once
 
 #include <netdb.h>
@@ -29,7 +28,10 @@ struct Functions {
 #undef COFCGI_DNS_REAL_MEMBER
 };
 
-// get returns the real functions, resolving them on first use.
 const Functions& get();
 
 }  // namespace co::dns::real
+
+namespace co::dns {
+inline const real::Functions& R() { return real::get(); }
+}  // namespace co::dns

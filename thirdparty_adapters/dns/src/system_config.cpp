@@ -136,12 +136,12 @@ bool gai_conf_customised() {
 
 bool files_have_name(const char* name, int af) {
   return files_answer(
-      [&](auto... out) { return real::get()._nss_files_gethostbyname2_r(name, af, out...); });
+      [&](auto... out) { return R()._nss_files_gethostbyname2_r(name, af, out...); });
 }
 
 bool files_have_address(const void* addr, socklen_t len, int af) {
   return files_answer(
-      [&](auto... out) { return real::get()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
+      [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
 }
 
 }  // namespace co::dns

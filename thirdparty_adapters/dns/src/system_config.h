@@ -1,7 +1,5 @@
-// What the resolver reads from the system to decide who answers a lookup, each file read
-// again when it changes: the hosts line of nsswitch.conf, whether gai.conf has settings, the
-// resolv.conf settings c-ares 1.18.1 does not apply, and this library's overrides (resolv.conf
-// itself is c-ares's to parse); and whether /etc/hosts answers, as glibc's files source says.
+// What the resolver reads from the system to decide who answers a lookup (README, "Who
+// answers"), each file read again when it changes. resolv.conf itself is c-ares's to parse.
 #pragma once
 
 #include <sys/socket.h>
@@ -28,8 +26,8 @@ struct ResolverSettings {
   std::string glibc_only;
 };
 
-// resolver_settings returns the current settings (the file's stamp checked on every call):
-// the same object until anything in it changes.
+// resolver_settings: the same object until the file (its stamp checked on every call) or the
+// environment changes.
 std::shared_ptr<const ResolverSettings> resolver_settings();
 
 // The hosts line of nsswitch.conf, as far as the c-ares path reproduces it.

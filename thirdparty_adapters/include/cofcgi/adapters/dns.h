@@ -1,15 +1,9 @@
-// Name resolution that parks only the calling coroutine.
-//
-// Linking cofcgi::adapters is all it takes: the library exports getaddrinfo,
-// gethostbyname, gethostbyname_r, gethostbyname2, gethostbyname2_r, gethostbyaddr,
-// gethostbyaddr_r, getnameinfo, res_query and res_search. Called in a coroutine whose hooks
-// are on, a lookup that needs DNS goes through c-ares driven by the calling coroutine on the
-// thread's netpoller; numeric hosts, names in /etc/hosts and calls outside coroutines are
-// glibc's own. freeaddrinfo is glibc's: results are laid out as glibc lays them out.
-// thirdparty_adapters/dns/README.md has the details (configuration, overrides, cancellation,
-// where answers differ from glibc's).
-//
-// This header only adds monitoring and housekeeping.
+// Name resolution that parks only the calling coroutine. Linking cofcgi::adapters is all it
+// takes: the library exports getaddrinfo, gethostbyname(2)(_r), gethostbyaddr(_r),
+// getnameinfo, res_query and res_search, which in a coroutine whose hooks are on resolve
+// through c-ares on the thread's netpoller, with results laid out as glibc's (freeaddrinfo
+// stays glibc's). thirdparty_adapters/dns/README.md: configuration, cancellation, where
+// answers differ from glibc's. This header only adds monitoring and housekeeping.
 #pragma once
 
 #include <cstdint>
