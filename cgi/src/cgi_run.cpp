@@ -1,8 +1,8 @@
 // A CGI run is a RequestState like a FastCGI request's, with other ends behind its two doors:
 //   params     <- environ (one NAME=VALUE per variable)
 //   BodyStream <- fd 0, fed by a reader coroutine: CONTENT_LENGTH bytes, body_timeout deadline
-//   RecordSink -> fd 1: CgiSink takes the STDOUT records Response sends and writes their
-//                 contents ("Status: ...", headers, blank line, body: RFC 3875 6)
+//   RecordSink -> fd 1: CgiSink takes the parts Response sends and writes their bytes
+//                 ("Status: ...", headers, blank line, body: RFC 3875 6), no records
 // so Request, Response, the Router, the limits and the error answers are the FastCGI ones.
 //
 // Output waits for the whole body: Apache's mod_cgid writes the whole request body into
@@ -27,7 +27,6 @@
 #include <string_view>
 #include <vector>
 
-#include "cofcgi/cgi/record.h"
 #include "cofcgi/cgi/request.h"
 #include "cofcgi/runtime/coroutine.h"
 #include "cofcgi/runtime/log.h"
@@ -55,6 +54,7 @@ class StdFd {
     flags_ = ::fcntl(fd, F_GETFL);
     if (flags_ >= 0 && ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
       pollable_ = ::fcntl(fd, F_SETFL, flags_ | O_NONBLOCK) == 0;
+      if (S_ISSOCK(st.st_mode)) kind_ = FdKind::socket;  // mod_cgid: one unix socket
     }
   }
   ~StdFd() {
@@ -63,6 +63,7 @@ class StdFd {
   StdFd(const StdFd&) = delete;
   StdFd& operator=(const StdFd&) = delete;
   int fd() const { return fd_; }
+  FdKind kind() const { return kind_; }
 
   // wait parks until the fd is ready for `events`; false at the deadline (errno ETIMEDOUT)
   // or when it cannot wait.
@@ -81,6 +82,7 @@ class StdFd {
   int fd_;
   int flags_ = -1;
   bool pollable_ = false;
+  FdKind kind_ = FdKind::other;
 };
 
 // What went wrong in a run, for the exit code (the log line is written where it happened).
@@ -96,14 +98,14 @@ void fail_request(RequestState& req, RunFailure& failure) {
   req.body.abandon();
 }
 
-// CgiSink: the RecordSink of a CGI run. It takes the records Response sends (STDOUT,
-// the empty STDOUT, END_REQUEST), writes the STDOUT contents to fd 1 and drops the rest.
+// CgiSink: the RecordSink of a CGI run. It writes the parts Response sends to fd 1, header
+// text and body in one writev; a CGI response has no records and no END_REQUEST.
 class CgiSink final : public RecordSink {
  public:
   CgiSink(const StdFd& out, std::chrono::milliseconds write_timeout, RunFailure& failure)
       : out_(out), write_timeout_(write_timeout), failure_(failure) {}
 
-  bool send(RequestState& req, std::string_view records) override {
+  bool send(RequestState& req, const ResponsePart& part) override {
     if (req.aborted() || failure_.failed) return false;
     if (req.body.receiving()) {
       // Not one byte before the body is in (mod_cgid: see the top of the file).
@@ -116,17 +118,7 @@ class CgiSink final : public RecordSink {
       }
       if (req.aborted() || failure_.failed) return false;
     }
-    std::string contents;
-    contents.reserve(records.size());
-    while (!records.empty()) {
-      Record record;
-      const ParseResult r = parse_record(records.data(), records.size(), &record);
-      if (r.status != ParseStatus::record) break;  // Response sends whole records only
-      if (record.type == static_cast<std::uint8_t>(RecordType::stdout_stream))
-        contents.append(record.content);
-      records.remove_prefix(r.consumed);
-    }
-    return write_out(req, contents);
+    return write_out(req, part.head, part.body);
   }
 
   void cut_short(RequestState& req) override {
@@ -138,9 +130,11 @@ class CgiSink final : public RecordSink {
   }
 
  private:
-  bool write_out(RequestState& req, std::string_view bytes) {
+  bool write_out(RequestState& req, std::string_view head, std::string_view body) {
     const co::Deadline deadline = co::deadline_after(write_timeout_);
-    if (write_fully(out_.fd(), bytes.data(), bytes.size(), deadline, &written_)) return true;
+    iovec pieces[2] = {{const_cast<char*>(head.data()), head.size()},
+                       {const_cast<char*>(body.data()), body.size()}};
+    if (write_fully(out_.fd(), out_.kind(), pieces, 2, deadline, &written_)) return true;
     if (errno == EPIPE) {
       co::log_printf(co::LogLevel::warning,
                      "cgi: stdout closed by the web server after %zu bytes of the response "
@@ -260,7 +254,7 @@ int answer_bad_request(const char* why) {
   static constexpr std::string_view kAnswer =
       "Status: 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
       "Content-Length: 12\r\n\r\nBad Request\n";
-  (void)write_fully(1, kAnswer.data(), kAnswer.size(), co::kNoDeadline);
+  (void)write_fully(1, fd_kind(1), kAnswer, co::kNoDeadline);
   return 1;
 }
 

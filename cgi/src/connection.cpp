@@ -31,17 +31,27 @@ const ServerState& Connection::server() const { return thread_.server; }
 
 bool Connection::write_locked(std::string_view bytes) {
   const co::Deadline deadline = co::deadline_after(server().options.write_timeout);
-  if (write_fully(fd_.get(), bytes.data(), bytes.size(), deadline)) return true;
+  if (write_fully(fd_.get(), FdKind::socket, bytes, deadline)) return true;
   break_off();
   return false;
 }
 
-bool Connection::send(RequestState& request, std::string_view records) {
+bool Connection::send(RequestState& request, const ResponsePart& part) {
   if (state_ == State::broken || request.aborted()) return false;
   std::lock_guard<co::Mutex> lock(write_mutex_);
   // Checked again: the request may have been aborted while this write waited for the lock.
   if (state_ == State::broken || request.aborted()) return false;
-  return write_locked(records);
+  // One write_timeout for the whole part, as for one write; each batch is one sendmsg.
+  const co::Deadline deadline = co::deadline_after(server().options.write_timeout);
+  StdoutFrames frames(request.id, part);
+  while (!frames.done()) {
+    const std::span<iovec> batch = frames.next();
+    if (!write_fully(fd_.get(), FdKind::socket, batch.data(), batch.size(), deadline)) {
+      break_off();
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Connection::send_own(std::string_view records) {

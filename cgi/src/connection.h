@@ -44,7 +44,7 @@ class Connection final : public RecordSink {
   co::WaitGroup& handlers() { return handlers_; }
 
   // RecordSink: the doors of a running request.
-  bool send(RequestState& request, std::string_view records) override;
+  bool send(RequestState& request, const ResponsePart& part) override;
   void cut_short(RequestState& request) override;
   // send_own writes records that belong to no running request (management answers, the
   // END_REQUEST of a refused request).

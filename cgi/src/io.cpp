@@ -2,9 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "cofcgi/runtime/netpoll.h"
 
@@ -12,40 +16,68 @@ namespace co::cgi::detail {
 
 namespace {
 
-// write_some: one write of what is left. send(MSG_NOSIGNAL) on a socket (a peer gone is
-// EPIPE, not SIGPIPE); write(2) on anything else (a CGI run's stdout: a pipe, a file).
-ssize_t write_some(int fd, const char* data, std::size_t n, bool* is_socket) {
-  if (*is_socket) {
-    const ssize_t r = ::send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (r >= 0 || errno != ENOTSOCK) return r;
-    *is_socket = false;
+// write_some: one writev/sendmsg of what is left (at most IOV_MAX pieces).
+ssize_t write_some(int fd, FdKind kind, iovec* pieces, std::size_t count) {
+  const int n = static_cast<int>(std::min<std::size_t>(count, IOV_MAX));
+  if (kind == FdKind::other) return ::writev(fd, pieces, n);
+  msghdr msg{};
+  msg.msg_iov = pieces;
+  msg.msg_iovlen = static_cast<std::size_t>(n);
+  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// skip_written drops `n` bytes from the front of the pieces; returns the first piece left.
+iovec* skip_written(iovec* pieces, std::size_t* count, std::size_t n) {
+  while (*count > 0 && n >= pieces->iov_len) {
+    n -= pieces->iov_len;
+    ++pieces;
+    --*count;
   }
-  return ::write(fd, data, n);
+  if (*count > 0) {
+    pieces->iov_base = static_cast<char*>(pieces->iov_base) + n;
+    pieces->iov_len -= n;
+  }
+  return pieces;
+}
+
+// wait_writable parks until fd takes more; false with errno (EAGAIN at the deadline, EBADF
+// when the fd was closed meanwhile).
+bool wait_writable(int fd, co::Deadline deadline) {
+  co::WakeReason reason;
+  if (co::wait_fd(fd, POLLOUT, deadline, &reason) != 0) return false;
+  if (reason == co::WakeReason::notified) return true;
+  errno = reason == co::WakeReason::timeout ? EAGAIN : EBADF;
+  return false;
 }
 
 }  // namespace
 
-bool write_fully(int fd, const char* data, std::size_t n, co::Deadline deadline,
+FdKind fd_kind(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? FdKind::socket : FdKind::other;
+}
+
+bool write_fully(int fd, FdKind kind, iovec* pieces, std::size_t count, co::Deadline deadline,
                  std::size_t* written) {
-  bool is_socket = true;
-  while (n > 0) {
-    const ssize_t r = write_some(fd, data, n, &is_socket);
+  pieces = skip_written(pieces, &count, 0);  // empty pieces in front
+  while (count > 0) {
+    const ssize_t r = write_some(fd, kind, pieces, count);
     if (r > 0) {
-      data += r;
-      n -= static_cast<std::size_t>(r);
+      pieces = skip_written(pieces, &count, static_cast<std::size_t>(r));
       if (written != nullptr) *written += static_cast<std::size_t>(r);
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
-    co::WakeReason reason;
-    if (co::wait_fd(fd, POLLOUT, deadline, &reason) != 0) return false;
-    if (reason != co::WakeReason::notified) {
-      errno = reason == co::WakeReason::timeout ? EAGAIN : EBADF;
-      return false;
-    }
+    if (!wait_writable(fd, deadline)) return false;
   }
   return true;
+}
+
+bool write_fully(int fd, FdKind kind, std::string_view bytes, co::Deadline deadline,
+                 std::size_t* written) {
+  iovec piece{const_cast<char*>(bytes.data()), bytes.size()};
+  return write_fully(fd, kind, &piece, 1, deadline, written);
 }
 
 bool set_nonblocking(int fd) {

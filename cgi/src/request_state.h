@@ -16,6 +16,7 @@
 #include "cofcgi/runtime/wait_queue.h"
 #include "request_phase.h"
 #include "request_registry.h"
+#include "stdout_frames.h"
 
 namespace co::cgi::detail {
 
@@ -24,10 +25,11 @@ struct RequestState;
 // RecordSink: where a request's records go (its connection).
 class RecordSink {
  public:
-  // send writes whole records of `request`, interleaved whole with other requests' records;
-  // false when they cannot go: the connection is gone, or the request was aborted (nothing
-  // of a request may follow its END_REQUEST).
-  virtual bool send(RequestState& request, std::string_view records) = 0;
+  // send writes a part of `request`'s response (a connection as STDOUT records, whole,
+  // interleaved whole with other requests' records, END_REQUEST after the last: see
+  // stdout_frames.h); false when it cannot go: the connection is gone, or the request was
+  // aborted (nothing of a request may follow its END_REQUEST).
+  virtual bool send(RequestState& request, const ResponsePart& part) = 0;
   // cut_short: the response cannot be completed (the handler failed after part of it went
   // out). The web server must see it incomplete, so the connection is closed without the
   // request's END_REQUEST.

@@ -17,16 +17,25 @@
 #include "body_budget.h"
 #include "cofcgi/cgi/record.h"
 #include "request_state.h"
+#include "stdout_frames.h"
 
 namespace cofcgi_test {
 
-// TestSink: a RecordSink appending what it is sent to `out`; `refuse` makes send fail.
+// TestSink: a RecordSink appending the records it is sent to `out`, framed as a connection
+// frames them (stdout_frames.h); `refuse` makes send fail. `batches` counts the
+// writev/sendmsg calls a connection would make.
 class TestSink final : public co::cgi::detail::RecordSink {
  public:
-  bool send(co::cgi::detail::RequestState&, std::string_view records) override {
+  bool send(co::cgi::detail::RequestState& request,
+            const co::cgi::detail::ResponsePart& part) override {
     ++sends;
     if (refuse) return false;
-    out.append(records);
+    co::cgi::detail::StdoutFrames frames(request.id, part);
+    while (!frames.done()) {
+      ++batches;
+      for (const iovec& piece : frames.next())
+        out.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+    }
     return true;
   }
   void cut_short(co::cgi::detail::RequestState&) override { ++cut_shorts; }
@@ -34,6 +43,7 @@ class TestSink final : public co::cgi::detail::RecordSink {
   std::string out;
   bool refuse = false;
   int sends = 0;
+  int batches = 0;
   int cut_shorts = 0;
 };
 

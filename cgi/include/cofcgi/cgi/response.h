@@ -52,9 +52,10 @@ class COFCGI_API Response {
 
  private:
   void render_headers(std::string& out, bool with_length);
-  // take_pending appends the headers (first time only) and the buffered body to `out` as
-  // STDOUT records and empties the buffer.
-  void take_pending(std::string& out, bool with_length);
+  // send_pending hands the sink the headers (first time only; with Content-Length when
+  // `last`) and the buffered body, and empties the buffer; `last` ends the response
+  // (END_REQUEST with app_status). False when the sink refused.
+  bool send_pending(bool last, std::uint32_t app_status);
   detail::RequestState* state_;
   int status_ = 200;
   std::string reason_;
