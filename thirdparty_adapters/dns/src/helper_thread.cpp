@@ -38,6 +38,15 @@ struct Job {
   std::mutex mu;
   State state = State::queued;
   int wake_fd = -1;  // owned by the waiter
+
+  // step moves from `from` to `to` (done also writes wake_fd); false when the state is another.
+  bool step(State from, State to) {
+    std::lock_guard<std::mutex> l(mu);
+    if (state != from) return false;
+    state = to;
+    if (to == State::done) (void)eventfd_write(wake_fd, 1);
+    return true;
+  }
 };
 
 class Pool {
@@ -88,23 +97,11 @@ class Pool {
       std::shared_ptr<Job> job = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      run(*job);
+      if (job->step(Job::State::queued, Job::State::running)) job->work();
+      job->step(Job::State::running, Job::State::done);
       lock.lock();
     }
     --threads_;
-  }
-
-  static void run(Job& job) {
-    {
-      std::lock_guard<std::mutex> l(job.mu);
-      if (job.state == Job::State::abandoned) return;
-      job.state = Job::State::running;
-    }
-    job.work();
-    std::lock_guard<std::mutex> l(job.mu);
-    if (job.state == Job::State::abandoned) return;
-    job.state = Job::State::done;
-    (void)eventfd_write(job.wake_fd, 1);
   }
 
   std::mutex mu_;
@@ -114,30 +111,6 @@ class Pool {
   int idle_ = 0;
 };
 
-// run_job runs `work` on a helper thread and parks the calling coroutine until it has run.
-// False, with errno ECANCELED or ETIMEDOUT, when the wait was ended first.
-bool run_job(std::function<void()> work) {
-  co::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  auto job = std::make_shared<Job>();
-  job->work = std::move(work);
-  job->wake_fd = wake.get();
-  if (!wake || !Pool::instance().submit(job)) {
-    job->work();
-    return true;
-  }
-  for (bool done = false; !done;) {
-    pollfd p{wake.get(), POLLIN, 0};
-    const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
-    std::lock_guard<std::mutex> l(job->mu);
-    done = job->state == Job::State::done;
-    if (ended && !done) {
-      job->state = Job::State::abandoned;
-      return false;
-    }
-  }
-  return true;
-}
-
 // What a call on a helper thread gave, with errno and h_errno as it left them there.
 template <typename Result>
 struct Answer {
@@ -146,19 +119,34 @@ struct Answer {
   int herrno = 0;
 };
 
-// on_helper runs `call`, which owns copies of its arguments, on a helper thread; empty when
-// the wait was ended first. errno is left as the caller had it otherwise.
+// on_helper runs `call`, which owns copies of its arguments, on a helper thread and parks the
+// calling coroutine until it has run; errno is left as the caller had it. Empty, with errno
+// ECANCELED or ETIMEDOUT, when the wait was ended first. With no eventfd or no thread at all,
+// `call` runs here, blocking.
 template <typename Call>
 std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
   using A = Answer<std::invoke_result_t<Call&>>;
   const int saved_errno = errno;
   auto out = std::make_shared<std::optional<A>>();
-  if (!run_job([out, call]() mutable {
-        auto result = call();
-        const int err = errno;
-        out->emplace(A{std::move(result), err, h_errno});
-      })) {
-    return std::nullopt;
+  auto job = std::make_shared<Job>();
+  job->work = [out, call]() mutable {
+    auto result = call();
+    const int err = errno;
+    out->emplace(A{std::move(result), err, h_errno});
+  };
+  co::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  job->wake_fd = wake.get();
+  const bool queued = wake && Pool::instance().submit(job);
+  if (!queued) job->work();
+  for (bool done = !queued; !done;) {
+    pollfd p{wake.get(), POLLIN, 0};
+    const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
+    if (ended && (job->step(Job::State::queued, Job::State::abandoned) ||
+                  job->step(Job::State::running, Job::State::abandoned))) {
+      return std::nullopt;
+    }
+    std::lock_guard<std::mutex> l(job->mu);
+    done = job->state == Job::State::done;
   }
   errno = saved_errno;
   return std::move(*out);

@@ -13,11 +13,9 @@ namespace co::dns {
 inline constexpr int kHelperThreadsMax = 8;
 inline constexpr int kHelperIdleSeconds = 10;
 
-// The interposed calls as glibc answers them there. Arguments and results are copied through
-// memory the job owns, as the caller may leave early; errno and h_errno are carried back
-// (errno is otherwise left as the caller had it). A wait ended early gives EAI_SYSTEM /
-// NETDB_INTERNAL with errno ECANCELED or ETIMEDOUT: the job is dropped if it has not started,
-// else it finishes on its own. With no eventfd or no thread at all, the call runs here, blocking.
+// The interposed calls as glibc answers them there, errno and h_errno carried back. A wait
+// ended early gives EAI_SYSTEM / NETDB_INTERNAL with errno ECANCELED or ETIMEDOUT: the job is
+// dropped if it has not started, else it finishes on its own (it owns what it uses).
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res);
 HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen);

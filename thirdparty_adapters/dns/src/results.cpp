@@ -44,9 +44,7 @@ std::string canonical_name(const ares_addrinfo* ai) {
 }
 
 HostData host_data_of(const ares_addrinfo* ai, int af) {
-  HostData d;
-  d.af = af;
-  d.name = canonical_name(ai);
+  HostData d{canonical_name(ai), {}, {}, af};
   for (const ares_addrinfo_cname* c = ai->cnames; c != nullptr; c = c->next) {
     if (c->alias != nullptr && ::strcasecmp(c->alias, d.name.c_str()) != 0) {
       d.aliases.emplace_back(c->alias);
