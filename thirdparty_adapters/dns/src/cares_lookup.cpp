@@ -22,15 +22,12 @@ namespace {
 
 std::atomic<std::uint64_t> g_packets{0};
 
+using Channel = std::unique_ptr<std::remove_pointer_t<ares_channel>, decltype(&ares_destroy)>;
+
 // This thread's template channel: c-ares's reading of resolv.conf, copied for each lookup.
 struct Template {
-  ares_channel channel = nullptr;
+  Channel channel{nullptr, ares_destroy};
   std::shared_ptr<const ResolverSettings> settings;  // it was made from
-  void reset() {
-    if (channel != nullptr) ares_destroy(std::exchange(channel, nullptr));
-    settings.reset();
-  }
-  ~Template() { reset(); }
 };
 thread_local Template t_template;
 
@@ -40,9 +37,8 @@ ares_channel template_channel() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   const std::shared_ptr<const ResolverSettings> s = resolver_settings();
-  if (t_template.settings == s) return t_template.channel;
-  t_template.reset();
-  t_template.settings = s;
+  if (t_template.settings == s) return t_template.channel.get();
+  t_template = Template{{nullptr, ares_destroy}, s};
   ares_options opts{};
   char lookups[] = "b";  // DNS only: /etc/hosts names never get here
   opts.lookups = lookups;
@@ -54,6 +50,7 @@ ares_channel template_channel() {
   int rc = ares_init_options(&c, &opts,
                              ARES_OPT_LOOKUPS | ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS |
                                  ARES_OPT_TRIES | ARES_OPT_RESOLVCONF);
+  Channel channel(c, ares_destroy);
   if (rc == ARES_SUCCESS && !s->servers_csv.empty()) {
     rc = ares_set_servers_ports_csv(c, s->servers_csv.c_str());
   }
@@ -61,9 +58,10 @@ ares_channel template_channel() {
     co::log_printf(co::LogLevel::error, "cofcgi dns: c-ares channel (%s, %s=\"%s\"): %s",
                    s->resolv_conf.c_str(), kDnsServersEnv, s->servers_csv.c_str(),
                    ares_strerror(rc));
-    if (c != nullptr) ares_destroy(std::exchange(c, nullptr));
+    channel.reset();
   }
-  return t_template.channel = c;
+  t_template.channel = std::move(channel);
+  return t_template.channel.get();
 }
 
 // c-ares's socket calls (ares_set_socket_functions): the plain ones, non-blocking (the hooks
@@ -215,7 +213,7 @@ Outcome resolve_address(const void* addr, int len, int family, std::string* name
   return o;
 }
 
-void release_thread_resolver() { t_template.reset(); }
+void release_thread_resolver() { t_template = Template{{nullptr, ares_destroy}, nullptr}; }
 
 std::uint64_t packets_sent() { return g_packets.load(); }
 

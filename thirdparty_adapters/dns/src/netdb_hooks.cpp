@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <resolv.h>  // res_hnok: glibc's host-name check (c-ares 1.18.1 makes none)
 
 #include <algorithm>
 #include <atomic>

@@ -1,9 +1,9 @@
 #include "results.h"
 
 #include <netinet/in.h>
+#include <resolv.h>
 #include <strings.h>
 
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 
@@ -12,21 +12,6 @@ namespace co::dns {
 const void* address_of(const sockaddr* sa) {
   if (sa->sa_family == AF_INET) return &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr;
   return &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
-}
-
-bool res_hnok(const char* name) {
-  const std::size_t n = std::strlen(name);
-  if (n > 254 || (n == 254 && name[253] != '.')) return false;  // over 255 bytes on the wire
-  std::size_t label = 0;
-  for (const char* p = name; *p != '\0'; ++p) {
-    const unsigned char c = static_cast<unsigned char>(*p);
-    if (c == '.' && label == 0 && !(p == name && p[1] == '\0')) return false;  // "a..b", ".a"
-    label = c == '.' ? 0 : label + 1;
-    if (c == '.') continue;
-    if (!(std::isalnum(c) || c == '-' || c == '_') || label > 63) return false;
-    if (c == '-' && p == name) return false;
-  }
-  return true;
 }
 
 std::string canonical_name(const ares_addrinfo* ai) {

@@ -1,6 +1,5 @@
 // Results as glibc lays them out, from what c-ares returns: hostents packed into the
-// caller's buffer, the canonical name and aliases read from c-ares's CNAME records. Plus
-// glibc's host-name check, which c-ares 1.18.1 does not make.
+// caller's buffer, the canonical name and aliases read from c-ares's CNAME records.
 #pragma once
 
 #include <ares.h>
@@ -29,10 +28,6 @@ struct HostCall {
 
 // address_of: the address in an AF_INET or AF_INET6 socket address.
 const void* address_of(const sockaddr* sa);
-
-// res_hnok: glibc's host-name check (labels of letters, digits, '-' and '_', the first not
-// starting with '-', encodable as a DNS name). glibc sends no query for other names.
-bool res_hnok(const char* name);
 
 // canonical_name follows the CNAME chain c-ares recorded from the name asked, stopping
 // before a target that is not a host name, as glibc's nss_dns does.
