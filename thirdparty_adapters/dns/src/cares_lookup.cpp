@@ -185,8 +185,7 @@ Outcome query(const char* name, int dns_class, int type, bool search,
   });
 }
 
-Outcome resolve_address(const void* addr, int len, int family, std::string* name,
-                        std::vector<std::string>* aliases) {
+Outcome resolve_address(const void* addr, int len, int family, HostData* result) {
   // A PTR query read with ares_parse_ptr_reply: ares_gethostbyaddr reports every failure (a
   // dead server too) as ARES_ENOTFOUND.
   const auto* b = static_cast<const unsigned char*>(addr);
@@ -205,9 +204,9 @@ Outcome resolve_address(const void* addr, int len, int family, std::string* name
   o.status =
       ares_parse_ptr_reply(packet.data(), static_cast<int>(packet.size()), addr, len, family, &h);
   if (o.status != ARES_SUCCESS) return o;
-  *name = h->h_name;
+  *result = HostData{h->h_name, {}, {std::string(static_cast<const char*>(addr), len)}, family};
   for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) {
-    if (*name != *a) aliases->push_back(*a);  // c-ares lists every PTR name, the first too
+    if (result->name != *a) result->aliases.push_back(*a);  // c-ares lists the first name too
   }
   ares_free_hostent(h);
   return o;

@@ -10,8 +10,9 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <vector>
+
+#include "results.h"
 
 namespace co::dns {
 
@@ -27,9 +28,8 @@ using AresAddrinfo = std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)
 // `sort`: c-ares's RFC 6724 sort, else the answers' order.
 Outcome resolve_name(const char* name, int family, bool sort, AresAddrinfo* result);
 
-// resolve_address: the PTR name of an address, and the other PTR names.
-Outcome resolve_address(const void* addr, int len, int family, std::string* name,
-                        std::vector<std::string>* aliases);
+// resolve_address: an address's hostent: its PTR name, the other PTR names as aliases.
+Outcome resolve_address(const void* addr, int len, int family, HostData* result);
 
 // query: ares_search (`search`) or ares_query; the response, when there is one, in *packet
 // (for NXDOMAIN and no-data answers too).

@@ -128,13 +128,10 @@ HostCall cares_gethostbyaddr(const void* addr, socklen_t len, int af) {
   if (af == AF_INET6 && IN6_IS_ADDR_V4MAPPED(static_cast<const in6_addr*>(addr))) {
     return cares_gethostbyaddr(static_cast<const char*>(addr) + 12, 4, AF_INET);
   }
-  std::string name;
-  std::vector<std::string> aliases;
-  HostCall c = host_call_of(resolve_address(addr, static_cast<int>(len), af, &name, &aliases));
+  HostData d;
+  HostCall c = host_call_of(resolve_address(addr, static_cast<int>(len), af, &d));
   if (c.herrno == TRY_AGAIN) c.rc = c.err = 0;  // gethostbyaddr_r returns 0 where 2_r says EAGAIN
-  if (!c.found) return c;
-  c.data = HostData{
-      std::move(name), std::move(aliases), {std::string(static_cast<const char*>(addr), len)}, af};
+  c.data = std::move(d);
   return c;
 }
 
@@ -337,16 +334,14 @@ COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const ad
 
 COFCGI_NETDB_API hostent* gethostbyname(const char* name) {
   if (!co::hooks_active()) return R().gethostbyname(name);
-  return with_own_storage([name](hostent* he, char* buf, size_t len, hostent** res, int* herr) {
-    return gethostbyname_any_r(name, AF_INET, false, he, buf, len, res, herr);
-  });
+  return with_own_storage(
+      [name](auto... out) { return gethostbyname_any_r(name, AF_INET, false, out...); });
 }
 
 COFCGI_NETDB_API hostent* gethostbyname2(const char* name, int af) {
   if (!co::hooks_active()) return R().gethostbyname2(name, af);
-  return with_own_storage([name, af](hostent* he, char* buf, size_t len, hostent** res, int* herr) {
-    return gethostbyname_any_r(name, af, true, he, buf, len, res, herr);
-  });
+  return with_own_storage(
+      [name, af](auto... out) { return gethostbyname_any_r(name, af, true, out...); });
 }
 
 COFCGI_NETDB_API int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
@@ -364,9 +359,7 @@ COFCGI_NETDB_API int gethostbyname2_r(const char* name, int af, hostent* ret, ch
 
 COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
   if (!co::hooks_active()) return R().gethostbyaddr(addr, len, af);
-  return with_own_storage([=](hostent* he, char* buf, size_t size, hostent** res, int* herr) {
-    return gethostbyaddr_any_r(addr, len, af, he, buf, size, res, herr);
-  });
+  return with_own_storage([=](auto... out) { return gethostbyaddr_any_r(addr, len, af, out...); });
 }
 
 COFCGI_NETDB_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret,
