@@ -1,9 +1,7 @@
-// Lookups through c-ares, each on a channel of its own (an ares_dup of this thread's template
-// channel, made from resolv.conf and made again when the configuration changes) driven by
-// the calling coroutine on the netpoller; when its wait ends early (cancelled, past its
-// deadline) the lookup destroys its channel, as c-ares 1.18.1 cancels only whole channels.
-// README: "Threads, channels, the netpoller", "Cancellation". Call these only in a coroutine
-// whose hooks are on.
+// Lookups through c-ares, each on a channel of its own (an ares_dup of this thread's template)
+// driven by the calling coroutine, so that a wait ended early destroys just that channel:
+// c-ares 1.18.1 cancels only whole channels. README: "Threads, channels, the netpoller",
+// "Cancellation". Call these only in a coroutine whose hooks are on.
 #pragma once
 
 #include <ares.h>

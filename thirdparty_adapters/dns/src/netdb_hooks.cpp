@@ -1,7 +1,5 @@
 // The interposed resolver functions. Each decides first who answers (README, "Who answers"):
-// glibc outside coroutines and for what needs no network (numeric hosts, /etc/hosts, bad
-// arguments); glibc on a helper thread for configurations c-ares does not implement;
-// otherwise c-ares (cares_lookup.h), with the results laid out as glibc lays them out.
+// glibc, here or on a helper thread, or c-ares, with results laid out as glibc lays them out.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
