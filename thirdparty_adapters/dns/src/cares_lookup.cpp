@@ -130,7 +130,7 @@ bool drive(ares_channel channel, const bool* done) {
 // which is safe: the callback runs only inside ares_* calls this coroutine makes.
 template <typename Result>
 struct Pending {
-  Outcome outcome;
+  int status = ARES_ENOTINITIALIZED;
   bool done = false;
   Result* result;
 };
@@ -139,22 +139,23 @@ struct Pending {
 // it. Destroying the channel ends what is still outstanding when the wait was ended early
 // (callbacks get ARES_EDESTRUCTION) and closes its sockets.
 template <typename Result, typename Start>
-Outcome run_lookup(Pending<Result>* p, Start start) {
+int run_lookup(Pending<Result>* p, Start start) {
   ares_channel t = template_channel();
   ares_channel channel = nullptr;
-  if (t == nullptr || ares_dup(&channel, t) != ARES_SUCCESS) return p->outcome;
+  if (t == nullptr || ares_dup(&channel, t) != ARES_SUCCESS) return p->status;
   ares_set_socket_functions(channel, &kSocketFunctions, nullptr);
   start(channel);
-  if (!drive(channel, &p->done)) p->outcome.interrupted = errno;
-  const Outcome o = p->outcome;
+  const bool finished = drive(channel, &p->done);
+  const int reason = errno;
   p->done = true;  // the callbacks of ares_destroy change nothing
   ares_destroy(channel);
-  return o;
+  errno = reason;
+  return finished ? p->status : ARES_ECANCELLED;
 }
 
 }  // namespace
 
-Outcome resolve_name(const char* name, int family, bool sort, AresAddrinfo* result) {
+int resolve_name(const char* name, int family, bool sort, AresAddrinfo* result) {
   Pending<AresAddrinfo> p{{}, false, result};
   ares_addrinfo_hints hints{};
   hints.ai_family = family;
@@ -165,19 +166,19 @@ Outcome resolve_name(const char* name, int family, bool sort, AresAddrinfo* resu
         [](void* arg, int status, int, ares_addrinfo* ai) {
           auto* p = static_cast<Pending<AresAddrinfo>*>(arg);
           p->result->reset(ai);
-          if (!std::exchange(p->done, true)) p->outcome.status = status;
+          if (!std::exchange(p->done, true)) p->status = status;
         },
         &p);
   });
 }
 
-Outcome query(const char* name, int dns_class, int type, bool search,
-              std::vector<unsigned char>* packet) {
+int query(const char* name, int dns_class, int type, bool search,
+          std::vector<unsigned char>* packet) {
   Pending<std::vector<unsigned char>> p{{}, false, packet};
   const ares_callback on_done = [](void* arg, int status, int, unsigned char* abuf, int alen) {
     auto* p = static_cast<Pending<std::vector<unsigned char>>*>(arg);
     if (std::exchange(p->done, true)) return;
-    p->outcome.status = status;
+    p->status = status;
     if (abuf != nullptr && alen > 0) p->result->assign(abuf, abuf + alen);
   };
   return run_lookup(&p, [&](ares_channel c) {
@@ -185,7 +186,7 @@ Outcome query(const char* name, int dns_class, int type, bool search,
   });
 }
 
-Outcome resolve_address(const void* addr, int len, int family, HostData* result) {
+int resolve_address(const void* addr, int len, int family, HostData* result) {
   // A PTR query read with ares_parse_ptr_reply: ares_gethostbyaddr reports every failure (a
   // dead server too) as ARES_ENOTFOUND.
   const auto* b = static_cast<const unsigned char*>(addr);
@@ -198,18 +199,18 @@ Outcome resolve_address(const void* addr, int len, int family, HostData* result)
   }
   qname += family == AF_INET ? "in-addr.arpa" : "ip6.arpa";
   std::vector<unsigned char> packet;
-  Outcome o = query(qname.c_str(), 1 /* C_IN */, 12 /* T_PTR */, false, &packet);
+  int status = query(qname.c_str(), 1 /* C_IN */, 12 /* T_PTR */, false, &packet);
   hostent* h = nullptr;
-  if (o.interrupted != 0 || o.status != ARES_SUCCESS) return o;
-  o.status =
+  if (status != ARES_SUCCESS) return status;
+  status =
       ares_parse_ptr_reply(packet.data(), static_cast<int>(packet.size()), addr, len, family, &h);
-  if (o.status != ARES_SUCCESS) return o;
+  if (status != ARES_SUCCESS) return status;
   *result = HostData{h->h_name, {}, {std::string(static_cast<const char*>(addr), len)}, family};
   for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) {
     if (result->name != *a) result->aliases.push_back(*a);  // c-ares lists the first name too
   }
   ares_free_hostent(h);
-  return o;
+  return status;
 }
 
 void release_thread_resolver() { t_template = Template{{nullptr, ares_destroy}, nullptr}; }

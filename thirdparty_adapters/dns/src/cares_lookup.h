@@ -14,25 +14,22 @@
 
 namespace co::dns {
 
-// How a lookup ended: c-ares's status, or `interrupted` (ECANCELED/ETIMEDOUT).
-struct Outcome {
-  int status = ARES_ENOTINITIALIZED;
-  int interrupted = 0;
-};
-
+// Each returns c-ares's status; ARES_ECANCELLED (which c-ares itself gives only to
+// ares_cancel, never called here) with errno ECANCELED or ETIMEDOUT when the coroutine's
+// wait was ended first.
 using AresAddrinfo = std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)>;
 
 // resolve_name: ares_getaddrinfo, DNS only (numeric hosts and /etc/hosts are the caller's);
 // `sort`: c-ares's RFC 6724 sort, else the answers' order.
-Outcome resolve_name(const char* name, int family, bool sort, AresAddrinfo* result);
+int resolve_name(const char* name, int family, bool sort, AresAddrinfo* result);
 
 // resolve_address: an address's hostent: its PTR name, the other PTR names as aliases.
-Outcome resolve_address(const void* addr, int len, int family, HostData* result);
+int resolve_address(const void* addr, int len, int family, HostData* result);
 
 // query: ares_search (`search`) or ares_query; the response, when there is one, in *packet
 // (for NXDOMAIN and no-data answers too).
-Outcome query(const char* name, int dns_class, int type, bool search,
-              std::vector<unsigned char>* packet);
+int query(const char* name, int dns_class, int type, bool search,
+          std::vector<unsigned char>* packet);
 
 std::uint64_t packets_sent();  // by c-ares, all threads
 

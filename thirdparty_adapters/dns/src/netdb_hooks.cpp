@@ -93,15 +93,15 @@ bool configured(int family) {
 // The _r functions' conventions for what c-ares found: a name that is not there is rc 0
 // with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN; a wait ended early is
 // NETDB_INTERNAL with errno ECANCELED/ETIMEDOUT.
-HostCall host_call_of(const Outcome& o) {
+HostCall host_call_of(int status) {
   HostCall c;
-  if (o.interrupted != 0) {
-    c.rc = c.err = o.interrupted;
+  if (status == ARES_ECANCELLED) {
+    c.rc = c.err = errno;
     c.herrno = NETDB_INTERNAL;
-  } else if (o.status == ARES_SUCCESS) {
+  } else if (status == ARES_SUCCESS) {
     c.found = true;
-  } else if (o.status == ARES_ENOTFOUND || o.status == ARES_EBADNAME || o.status == ARES_ENODATA) {
-    c.herrno = o.status == ARES_ENODATA ? NO_DATA : HOST_NOT_FOUND;
+  } else if (status == ARES_ENOTFOUND || status == ARES_EBADNAME || status == ARES_ENODATA) {
+    c.herrno = status == ARES_ENODATA ? NO_DATA : HOST_NOT_FOUND;
   } else {
     c.rc = c.err = EAGAIN;
     c.herrno = TRY_AGAIN;
@@ -196,13 +196,10 @@ hostent* with_own_storage(CallR call_r) {
   return result;
 }
 
-int eai_of(const Outcome& o) {
-  if (o.interrupted != 0) {
-    errno = o.interrupted;
-    return EAI_SYSTEM;
-  }
-  switch (o.status) {
+int eai_of(int status) {
+  switch (status) {
     case ARES_SUCCESS: return 0;
+    case ARES_ECANCELLED: return EAI_SYSTEM;  // errno says why
     case ARES_ENOTFOUND:
     case ARES_EBADNAME: return EAI_NONAME;
     case ARES_ENODATA: return EAI_NODATA;
@@ -242,12 +239,11 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   const bool all = mapped && (flags & AI_ALL);
   AresAddrinfo ai(nullptr, ares_freeaddrinfo);
   if (rc == 0) {
-    Outcome o = resolve_name(node, all ? AF_UNSPEC : family, /*sort=*/true, &ai);
-    if (mapped && !all && o.interrupted == 0 &&
-        (o.status == ARES_ENODATA || o.status == ARES_ENOTFOUND)) {
-      o = resolve_name(node, AF_INET, /*sort=*/true, &ai);
+    int status = resolve_name(node, all ? AF_UNSPEC : family, /*sort=*/true, &ai);
+    if (mapped && !all && (status == ARES_ENODATA || status == ARES_ENOTFOUND)) {
+      status = resolve_name(node, AF_INET, /*sort=*/true, &ai);
     }
-    rc = eai_of(o);
+    rc = eai_of(status);
   }
   addrinfo** tail = pai;
   for (const ares_addrinfo_node* n = rc == 0 ? ai->nodes : nullptr; n != nullptr; n = n->ai_next) {
@@ -277,12 +273,11 @@ int res_in_coroutine(bool search, const char* name, int dns_class, int type, uns
   }
   counted(Route::cares);
   std::vector<unsigned char> packet;
-  const Outcome o = query(name, dns_class, type, search, &packet);
+  const int status = query(name, dns_class, type, search, &packet);
   std::copy_n(packet.begin(), std::min(packet.size(), static_cast<std::size_t>(anslen)), answer);
-  if (o.interrupted != 0) errno = o.interrupted;
-  switch (o.interrupted != 0 ? -1 : o.status) {
+  switch (status) {
     case ARES_SUCCESS: return static_cast<int>(packet.size());  // as glibc: may exceed anslen
-    case -1: h_errno = NETDB_INTERNAL; break;
+    case ARES_ECANCELLED: h_errno = NETDB_INTERNAL; break;      // errno says why
     case ARES_ENOTFOUND: h_errno = HOST_NOT_FOUND; break;
     case ARES_ENODATA: h_errno = NO_DATA; break;
     case ARES_ETIMEOUT:
