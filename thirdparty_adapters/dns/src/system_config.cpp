@@ -81,12 +81,11 @@ void parse_nsswitch(const std::vector<Words>& lines, HostsSources* out) {
   *out = HostsSources::other;  // no line: "dns [!UNAVAIL=return] files"
   for (const Words& w : lines) {
     if (w[0] != "hosts:") continue;
-    std::string joined;
-    for (std::size_t i = 1; i < w.size(); ++i) joined += (i > 1 ? " " : "") + w[i];
-    *out = joined == "files dns" ? HostsSources::files_then_dns
-           : joined == "files"   ? HostsSources::files_only
-           : joined == "dns"     ? HostsSources::dns_only
-                                 : HostsSources::other;
+    const Words s(w.begin() + 1, w.end());
+    *out = s == Words{"files", "dns"} ? HostsSources::files_then_dns
+           : s == Words{"files"}      ? HostsSources::files_only
+           : s == Words{"dns"}        ? HostsSources::dns_only
+                                      : HostsSources::other;
   }
 }
 
