@@ -77,7 +77,8 @@ Deadline poll_deadline(int timeout_ms) {
 // the fd's generation, a not-ready note (note_fd_not_ready: the caller's recv just said
 // EAGAIN) stands in for the first poll(), and the events of the wake-up for the second:
 // recv, park, recv. Without it, or for events the wake-up cannot answer, both polls run.
-int poll_one(Scheduler& sched, pollfd& p, int timeout_ms, std::uint64_t generation) {
+[[gnu::noinline]] int poll_one(Scheduler& sched, pollfd& p, int timeout_ms,
+                               std::uint64_t generation) {
   const bool answerable = generation != 0 && p.events != 0 && (p.events & ~kAnswerableEvents) == 0;
   if (!answerable || !sched.poller().known_not_ready(p.fd, not_ready_bits(p.events), generation)) {
     const int ready = detail::sys::poll(&p, 1, 0);
