@@ -159,7 +159,8 @@ scenario_tfb() {
   need curl curl
   php_fpm="$(command -v php-fpm 2>/dev/null || ls /usr/sbin/php-fpm* 2>/dev/null | head -1 || true)"
   [[ -n "$php_fpm" ]] || die "php-fpm not found (apt-get install php-fpm php-mysql)"
-  "$php_fpm" -m 2>/dev/null | grep -qx pdo_mysql || die "php-fpm lacks pdo_mysql (apt-get install php-mysql)"
+  # grep reads all of it (-q would stop early, and php-fpm's SIGPIPE failed the pipeline under pipefail)
+  "$php_fpm" -m 2>/dev/null | grep -x pdo_mysql >/dev/null || die "php-fpm lacks pdo_mysql (apt-get install php-mysql)"
   build_targets techempower
   local app="$build/examples/techempower"
   [[ -x "$app" ]] || die "$app missing (build it, or drop --no-build)"
