@@ -23,7 +23,7 @@ namespace techempower_test {
 
 class TechempowerStack {
  public:
-  // Starts everything; `pool` is the app's --pool (connections per app thread).
+  // Starts everything; `pool` is the app's --pool (the connections of its one pool).
   explicit TechempowerStack(int threads = 2, int pool = 16);
 
   cofcgi_test::MariadbServer& db() { return db_; }
