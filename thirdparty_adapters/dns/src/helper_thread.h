@@ -18,8 +18,10 @@ inline constexpr int kHelperIdleSeconds = 10;
 // dropped if it has not started, else it finishes on its own (it owns what it uses).
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res);
-HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen);
-HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen);
+// herrno: the caller's *h_errnop, which glibc leaves alone after some successes.
+HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen, int herrno);
+HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen,
+                                 int herrno);
 int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags);
 

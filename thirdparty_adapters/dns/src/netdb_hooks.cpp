@@ -158,7 +158,7 @@ int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* b
     return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
               : R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
   }
-  const HostCall c = r == Route::helper ? gethostbyname_on_helper(name, af, v2, buflen)
+  const HostCall c = r == Route::helper ? gethostbyname_on_helper(name, af, v2, buflen, *h_errnop)
                                         : cares_gethostbyname(name, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
@@ -171,7 +171,7 @@ int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, c
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts);
   if (r == Route::glibc)
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
-  const HostCall c = r == Route::helper ? gethostbyaddr_on_helper(addr, len, af, buflen)
+  const HostCall c = r == Route::helper ? gethostbyaddr_on_helper(addr, len, af, buflen, *h_errnop)
                                         : cares_gethostbyaddr(addr, len, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }

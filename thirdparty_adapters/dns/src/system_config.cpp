@@ -125,7 +125,12 @@ std::shared_ptr<const ResolverSettings> resolver_settings() {
 }
 
 HostsSources hosts_sources() {
-  return *cached<HostsSources>("/etc/nsswitch.conf", "", parse_nsswitch);
+  const HostsSources s = *cached<HostsSources>("/etc/nsswitch.conf", "", parse_nsswitch);
+  // Without glibc's files source (GLIBC_PRIVATE, real_netdb.h) /etc/hosts may answer any
+  // name or address, and only glibc can tell: glibc answers, on a helper thread.
+  const bool files_known =
+      R()._nss_files_gethostbyname2_r != nullptr && R()._nss_files_gethostbyaddr_r != nullptr;
+  return s == HostsSources::files_then_dns && !files_known ? HostsSources::other : s;
 }
 
 bool gai_conf_customised() {
