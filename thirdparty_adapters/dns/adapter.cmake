@@ -15,7 +15,6 @@ target_sources(cofcgi_adapters PRIVATE
   ${_cofcgi_dns_dir}/src/helper_thread.cpp
   ${_cofcgi_dns_dir}/src/netdb_hooks.cpp
   ${_cofcgi_dns_dir}/src/real_netdb.cpp
-  ${_cofcgi_dns_dir}/src/results.cpp
   ${_cofcgi_dns_dir}/src/system_config.cpp)
 find_package(Threads REQUIRED)
 target_include_directories(cofcgi_adapters PRIVATE ${COFCGI_LIBCARES_INCLUDE_DIRS})

@@ -5,14 +5,31 @@
 #pragma once
 
 #include <ares.h>
+#include <netdb.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "results.h"
-
 namespace co::dns {
+
+// A hostent as data (netdb_hooks.cpp lays it out as glibc does).
+struct HostData {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::vector<std::string> addresses;  // 4 or 16 bytes each, of family `af`
+  int af = AF_INET;
+};
+
+// The outcome of a gethostbyname_r/gethostbyaddr_r-style call, before it is copied out.
+struct HostCall {
+  int rc = 0;      // the _r function's return value
+  int herrno = 0;  // *h_errnop
+  int err = 0;     // errno after the call
+  bool found = false;
+  HostData data;
+};
 
 // Each returns c-ares's status; ARES_ECANCELLED (which c-ares itself gives only to
 // ares_cancel, never called here) with errno ECANCELED or ETIMEDOUT when the coroutine's

@@ -158,6 +158,16 @@ std::optional<std::string> copy_of(const char* s) {
 
 const char* c_str(const std::optional<std::string>& s) { return s ? s->c_str() : nullptr; }
 
+// A copy of glibc's hostent.
+HostData host_data_of(const hostent* h) {
+  HostData d{h->h_name != nullptr ? h->h_name : "", {}, {}, h->h_addrtype};
+  for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) d.aliases.emplace_back(*a);
+  for (char** a = h->h_addr_list; a != nullptr && *a != nullptr; ++a) {
+    d.addresses.emplace_back(*a, static_cast<std::size_t>(h->h_length));
+  }
+  return d;
+}
+
 // A gethostbyXX_r call: `call` runs with a buffer of `buflen` of its own and the caller's
 // *h_errnop, `herrno` (glibc leaves it alone after some successes).
 template <typename Call>

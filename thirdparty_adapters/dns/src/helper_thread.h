@@ -6,7 +6,7 @@
 
 #include <netdb.h>
 
-#include "results.h"
+#include "cares_lookup.h"  // HostCall
 
 namespace co::dns {
 

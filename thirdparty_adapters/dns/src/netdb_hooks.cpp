@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <netdb.h>
 #include <resolv.h>  // res_hnok: glibc's host-name check (c-ares 1.18.1 makes none)
+#include <strings.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -18,7 +20,6 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "helper_thread.h"
 #include "real_netdb.h"
-#include "results.h"
 #include "system_config.h"
 
 namespace co::dns {
@@ -60,6 +61,68 @@ class ErrnoKeeper {
  private:
   int saved_ = errno;
 };
+
+// address_of: the address in an AF_INET or AF_INET6 socket address.
+const void* address_of(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) return &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr;
+  return &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+}
+
+// canonical_name follows the CNAME chain c-ares recorded from the name asked, stopping
+// before a target that is not a host name, as glibc's nss_dns does.
+std::string canonical_name(const ares_addrinfo* ai) {
+  std::string name = ai->name != nullptr ? ai->name : "";
+  for (const ares_addrinfo_cname* c = ai->cnames; c != nullptr;) {
+    if (c->alias != nullptr && c->name != nullptr && ::strcasecmp(c->alias, name.c_str()) == 0 &&
+        ::strcasecmp(c->name, name.c_str()) != 0 && res_hnok(c->name)) {
+      name = c->name;
+      c = ai->cnames;  // the chain's records may come in any order
+    } else {
+      c = c->next;
+    }
+  }
+  return name;
+}
+
+// host_data_of: a forward lookup's hostent (the canonical name, the chain's other names as
+// aliases, the addresses of family `af` in c-ares's order).
+HostData host_data_of(const ares_addrinfo* ai, int af) {
+  HostData d{canonical_name(ai), {}, {}, af};
+  for (const ares_addrinfo_cname* c = ai->cnames; c != nullptr; c = c->next) {
+    if (c->alias != nullptr && ::strcasecmp(c->alias, d.name.c_str()) != 0) {
+      d.aliases.emplace_back(c->alias);
+    }
+  }
+  for (const ares_addrinfo_node* n = ai->nodes; n != nullptr; n = n->ai_next) {
+    const auto* a = static_cast<const char*>(address_of(n->ai_addr));
+    if (n->ai_family == af) d.addresses.emplace_back(a, af == AF_INET6 ? 16 : 4);
+  }
+  return d;
+}
+
+// pack_hostent lays a result out in the caller's buffer; false when it does not fit.
+bool pack_hostent(const HostData& d, hostent* ret, char* buf, std::size_t buflen) {
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(buf);
+  const std::size_t pad = (alignof(char*) - start % alignof(char*)) % alignof(char*);
+  std::size_t need = pad + (d.addresses.size() + d.aliases.size() + 2) * sizeof(char*);
+  for (const std::string& a : d.addresses) need += a.size();
+  for (const std::string& a : d.aliases) need += a.size() + 1;
+  if (need + d.name.size() + 1 > buflen) return false;
+  // The two pointer arrays first (aligned), then the bytes; names with their NUL.
+  auto** addr_list = reinterpret_cast<char**>(buf + pad);
+  auto** alias_list = addr_list + d.addresses.size() + 1;
+  char* p = reinterpret_cast<char*>(alias_list + d.aliases.size() + 1);
+  auto put = [&p](const std::string& s, std::size_t nul) {
+    char* at = static_cast<char*>(std::memcpy(p, s.c_str(), s.size() + nul));
+    p += s.size() + nul;
+    return at;
+  };
+  for (std::size_t i = 0; i < d.addresses.size(); ++i) addr_list[i] = put(d.addresses[i], 0);
+  for (std::size_t i = 0; i < d.aliases.size(); ++i) alias_list[i] = put(d.aliases[i], 1);
+  addr_list[d.addresses.size()] = alias_list[d.aliases.size()] = nullptr;
+  *ret = hostent{put(d.name, 1), alias_list, d.af, d.af == AF_INET ? 4 : 16, addr_list};
+  return true;
+}
 
 // getaddrinfo's text_to_binary_address: what it turns into an address without a lookup
 // (c-ares 1.18.1 would send numeric IPv4 forms such as 127.1 to the server).
