@@ -168,25 +168,6 @@ HostData host_data_of(const hostent* h) {
   return d;
 }
 
-// A gethostbyXX_r call: `call` runs with a buffer of `buflen` of its own and the caller's
-// *h_errnop, `herrno` (glibc leaves it alone after some successes).
-template <typename Call>
-HostCall host_call_on_helper(std::size_t buflen, int herrno, Call call) {
-  auto a = on_helper([buflen, herrno, call] {
-    std::vector<char> buf(buflen);
-    hostent he{};
-    hostent* res = nullptr;
-    HostCall c{0, herrno};
-    c.rc = call(&he, buf.data(), buf.size(), &res, &c.herrno);
-    c.err = errno;
-    c.found = res != nullptr;
-    if (c.found) c.data = host_data_of(res);
-    return c;
-  });
-  if (!a) return HostCall{errno, NETDB_INTERNAL, errno, false, {}};
-  return std::move(a->result);
-}
-
 }  // namespace
 
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
@@ -213,20 +194,20 @@ int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo*
   return rc;
 }
 
-HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen,
-                                 int herrno) {
-  return host_call_on_helper(buflen, herrno, [n = std::string(name), af, v2](auto... out) {
-    return v2 ? R().gethostbyname2_r(n.c_str(), af, out...)
-              : R().gethostbyname_r(n.c_str(), out...);
+HostCall hostent_call_on_helper(std::size_t buflen, int herrno, HostentCall call) {
+  auto a = on_helper([buflen, herrno, call] {
+    std::vector<char> buf(buflen);
+    hostent he{};
+    hostent* res = nullptr;
+    HostCall c{0, herrno};
+    c.rc = call(&he, buf.data(), buf.size(), &res, &c.herrno);
+    c.err = errno;
+    c.found = res != nullptr;
+    if (c.found) c.data = host_data_of(res);
+    return c;
   });
-}
-
-HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen,
-                                 int herrno) {
-  std::string a(static_cast<const char*>(addr), len);
-  return host_call_on_helper(buflen, herrno, [a = std::move(a), len, af](auto... out) {
-    return R().gethostbyaddr_r(a.data(), len, af, out...);
-  });
+  if (!a) return HostCall{errno, NETDB_INTERNAL, errno, false, {}};
+  return std::move(a->result);
 }
 
 int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,

@@ -6,6 +6,8 @@
 
 #include <netdb.h>
 
+#include <functional>
+
 #include "cares_lookup.h"  // HostCall
 
 namespace co::dns {
@@ -18,10 +20,11 @@ inline constexpr int kHelperIdleSeconds = 10;
 // dropped if it has not started, else it finishes on its own (it owns what it uses).
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res);
-// herrno: the caller's *h_errnop, which glibc leaves alone after some successes.
-HostCall gethostbyname_on_helper(const char* name, int af, bool v2, std::size_t buflen, int herrno);
-HostCall gethostbyaddr_on_helper(const void* addr, socklen_t len, int af, std::size_t buflen,
-                                 int herrno);
+// hostent_call_on_helper: a gethostbyXX_r `call` (which owns copies of its arguments) with a
+// buffer of `buflen` of its own and the caller's *h_errnop, `herrno` (glibc leaves it alone
+// after some successes).
+using HostentCall = std::function<int(hostent*, char*, std::size_t, hostent**, int*)>;
+HostCall hostent_call_on_helper(std::size_t buflen, int herrno, HostentCall call);
 int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags);
 

@@ -25,14 +25,12 @@
 namespace co::dns {
 namespace {
 
-std::atomic<std::uint64_t> g_cares{0};
-std::atomic<std::uint64_t> g_glibc{0};
-std::atomic<std::uint64_t> g_helper{0};
-
 enum class Route { glibc, helper, cares };
+std::atomic<std::uint64_t> g_routed[3];  // calls by Route
 
+// counted: calls made outside coroutines with hooks on go to glibc untouched, uncounted.
 Route counted(Route r) {
-  (r == Route::glibc ? g_glibc : r == Route::helper ? g_helper : g_cares)++;
+  if (co::hooks_active()) ++g_routed[static_cast<int>(r)];
   return r;
 }
 
@@ -50,6 +48,34 @@ Route route(bool is_getaddrinfo, InHosts in_hosts, const char* name = "") {
     return counted(Route::helper);
   }
   return counted(hosts_answer ? Route::glibc : Route::cares);
+}
+
+// files_answer: glibc's "files" source (/etc/hosts) answers `lookup` (those lookups stay
+// glibc's), called with a buffer large enough; errno is left alone.
+template <typename Lookup>
+bool files_answer(Lookup lookup) {
+  const int saved_errno = errno;
+  std::vector<char> buf(4096);
+  hostent h{};
+  int err = 0;
+  int herr = 0;
+  nss_status status;
+  while ((status = lookup(&h, buf.data(), buf.size(), &err, &herr)) == NSS_STATUS_TRYAGAIN &&
+         err == ERANGE) {
+    buf.resize(buf.size() * 2);
+  }
+  errno = saved_errno;
+  return status == NSS_STATUS_SUCCESS;
+}
+
+bool files_have_name(const char* name, int af) {
+  return files_answer(
+      [&](auto... out) { return R()._nss_files_gethostbyname2_r(name, af, out...); });
+}
+
+bool files_have_address(const void* addr, socklen_t len, int af) {
+  return files_answer(
+      [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
 }
 
 // Keeps errno as the caller had it unless told otherwise.
@@ -153,22 +179,29 @@ bool configured(int family) {
   return rc == 0;
 }
 
+// herrno_of: the h_errno for a c-ares status. A bad name and other failures are NO_RECOVERY
+// for res_query/res_search (`res`), "not found" and TRY_AGAIN for gethostbyname*_r.
+int herrno_of(int status, bool res) {
+  switch (status) {
+    case ARES_SUCCESS: return 0;
+    case ARES_ECANCELLED: return NETDB_INTERNAL;  // errno says why
+    case ARES_ENOTFOUND: return HOST_NOT_FOUND;
+    case ARES_ENODATA: return NO_DATA;
+    case ARES_EBADNAME: return res ? NO_RECOVERY : HOST_NOT_FOUND;
+    case ARES_ETIMEOUT:
+    case ARES_ECONNREFUSED:
+    case ARES_ESERVFAIL: return TRY_AGAIN;
+    default: return res ? NO_RECOVERY : TRY_AGAIN;
+  }
+}
+
 // The _r functions' conventions for what c-ares found: a name that is not there is rc 0
 // with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN; a wait ended early is
 // NETDB_INTERNAL with errno ECANCELED/ETIMEDOUT.
 HostCall host_call_of(int status) {
-  HostCall c;
-  if (status == ARES_ECANCELLED) {
-    c.rc = c.err = errno;
-    c.herrno = NETDB_INTERNAL;
-  } else if (status == ARES_SUCCESS) {
-    c.found = true;
-  } else if (status == ARES_ENOTFOUND || status == ARES_EBADNAME || status == ARES_ENODATA) {
-    c.herrno = status == ARES_ENODATA ? NO_DATA : HOST_NOT_FOUND;
-  } else {
-    c.rc = c.err = EAGAIN;
-    c.herrno = TRY_AGAIN;
-  }
+  HostCall c{0, herrno_of(status, false), 0, status == ARES_SUCCESS};
+  if (c.herrno == TRY_AGAIN) c.rc = c.err = EAGAIN;
+  if (c.herrno == NETDB_INTERNAL) c.rc = c.err = errno;
   return c;
 }
 
@@ -213,28 +246,34 @@ int copy_out(const HostCall& c, hostent* ret, char* buf, std::size_t buflen, hos
 
 int gethostbyname_any_r(const char* name, int af, bool v2, hostent* ret, char* buf,
                         std::size_t buflen, hostent** result, int* h_errnop) {
-  const bool direct =
-      name == nullptr || (af != AF_INET && af != AF_INET6) || numeric_for_gethostbyname(name);
+  const bool direct = !co::hooks_active() || name == nullptr || (af != AF_INET && af != AF_INET6) ||
+                      numeric_for_gethostbyname(name);
   const auto in_hosts = [&] { return files_have_name(name, af); };
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts, name);
-  if (r == Route::glibc) {
-    return v2 ? R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
-              : R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-  }
-  const HostCall c = r == Route::helper ? gethostbyname_on_helper(name, af, v2, buflen, *h_errnop)
+  const auto glibc = [af, v2](const char* n, auto... out) {
+    return v2 ? R().gethostbyname2_r(n, af, out...) : R().gethostbyname_r(n, out...);
+  };
+  if (r == Route::glibc) return glibc(name, ret, buf, buflen, result, h_errnop);
+  const auto on_helper = [glibc, n = std::string(name)](auto... out) {  // owns its copy
+    return glibc(n.c_str(), out...);
+  };
+  const HostCall c = r == Route::helper ? hostent_call_on_helper(buflen, *h_errnop, on_helper)
                                         : cares_gethostbyname(name, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
 
 int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
                         std::size_t buflen, hostent** result, int* h_errnop) {
-  const bool direct =
-      addr == nullptr || !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
+  const bool direct = !co::hooks_active() || addr == nullptr ||
+                      !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
   const auto in_hosts = [&] { return files_have_address(addr, len, af); };
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts);
   if (r == Route::glibc)
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
-  const HostCall c = r == Route::helper ? gethostbyaddr_on_helper(addr, len, af, buflen, *h_errnop)
+  const auto glibc = [a = std::string(static_cast<const char*>(addr), len), af](auto... out) {
+    return R().gethostbyaddr_r(a.data(), static_cast<socklen_t>(a.size()), af, out...);
+  };
+  const HostCall c = r == Route::helper ? hostent_call_on_helper(buflen, *h_errnop, glibc)
                                         : cares_gethostbyaddr(addr, len, af);
   return copy_out(c, ret, buf, buflen, result, h_errnop);
 }
@@ -328,9 +367,9 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
 }
 
 // res_query / res_search: always c-ares in a coroutine (nsswitch does not apply to them).
-int res_in_coroutine(bool search, const char* name, int dns_class, int type, unsigned char* answer,
-                     int anslen) {
-  if (name == nullptr || answer == nullptr || anslen < 0) {
+int res_any(bool search, const char* name, int dns_class, int type, unsigned char* answer,
+            int anslen) {
+  if (!co::hooks_active() || name == nullptr || answer == nullptr || anslen < 0) {
     counted(Route::glibc);
     return (search ? R().res_search : R().res_query)(name, dns_class, type, answer, anslen);
   }
@@ -338,22 +377,16 @@ int res_in_coroutine(bool search, const char* name, int dns_class, int type, uns
   std::vector<unsigned char> packet;
   const int status = query(name, dns_class, type, search, &packet);
   std::copy_n(packet.begin(), std::min(packet.size(), static_cast<std::size_t>(anslen)), answer);
-  switch (status) {
-    case ARES_SUCCESS: return static_cast<int>(packet.size());  // as glibc: may exceed anslen
-    case ARES_ECANCELLED: h_errno = NETDB_INTERNAL; break;      // errno says why
-    case ARES_ENOTFOUND: h_errno = HOST_NOT_FOUND; break;
-    case ARES_ENODATA: h_errno = NO_DATA; break;
-    case ARES_ETIMEOUT:
-    case ARES_ECONNREFUSED:
-    case ARES_ESERVFAIL: h_errno = TRY_AGAIN; break;
-    default: h_errno = NO_RECOVERY;
-  }
+  if (status == ARES_SUCCESS) return static_cast<int>(packet.size());  // may exceed anslen
+  h_errno = herrno_of(status, true);
   return -1;
 }
 
 }  // namespace
 
-Stats stats() { return Stats{g_cares.load(), g_glibc.load(), g_helper.load(), packets_sent()}; }
+Stats stats() {
+  return Stats{g_routed[2].load(), g_routed[0].load(), g_routed[1].load(), packets_sent()};
+}
 
 }  // namespace co::dns
 
@@ -402,14 +435,11 @@ COFCGI_NETDB_API hostent* gethostbyname2(const char* name, int af) {
 
 COFCGI_NETDB_API int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
                                      hostent** result, int* h_errnop) {
-  if (!co::hooks_active()) return R().gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
   return gethostbyname_any_r(name, AF_INET, false, ret, buf, buflen, result, h_errnop);
 }
 
 COFCGI_NETDB_API int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
                                       size_t buflen, hostent** result, int* h_errnop) {
-  if (!co::hooks_active())
-    return R().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
   return gethostbyname_any_r(name, af, true, ret, buf, buflen, result, h_errnop);
 }
 
@@ -420,8 +450,6 @@ COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af)
 
 COFCGI_NETDB_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret,
                                      char* buf, size_t buflen, hostent** result, int* h_errnop) {
-  if (!co::hooks_active())
-    return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
   return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
 }
 
@@ -468,14 +496,12 @@ COFCGI_NETDB_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host
 
 COFCGI_NETDB_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,
                                int anslen) __THROW {
-  if (!co::hooks_active()) return R().res_query(name, dns_class, type, answer, anslen);
-  return res_in_coroutine(false, name, dns_class, type, answer, anslen);
+  return res_any(false, name, dns_class, type, answer, anslen);
 }
 
 COFCGI_NETDB_API int res_search(const char* name, int dns_class, int type, unsigned char* answer,
                                 int anslen) __THROW {
-  if (!co::hooks_active()) return R().res_search(name, dns_class, type, answer, anslen);
-  return res_in_coroutine(true, name, dns_class, type, answer, anslen);
+  return res_any(true, name, dns_class, type, answer, anslen);
 }
 
 }  // extern "C"

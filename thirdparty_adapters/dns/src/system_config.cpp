@@ -89,23 +89,6 @@ void parse_nsswitch(const std::vector<Words>& lines, HostsSources* out) {
   }
 }
 
-// files_answer calls the files source with a buffer large enough; errno is left alone.
-template <typename Lookup>
-bool files_answer(Lookup lookup) {
-  const int saved_errno = errno;
-  std::vector<char> buf(4096);
-  hostent h{};
-  int err = 0;
-  int herr = 0;
-  nss_status status;
-  while ((status = lookup(&h, buf.data(), buf.size(), &err, &herr)) == NSS_STATUS_TRYAGAIN &&
-         err == ERANGE) {
-    buf.resize(buf.size() * 2);
-  }
-  errno = saved_errno;
-  return status == NSS_STATUS_SUCCESS;
-}
-
 }  // namespace
 
 std::shared_ptr<const ResolverSettings> resolver_settings() {
@@ -136,16 +119,6 @@ HostsSources hosts_sources() {
 bool gai_conf_customised() {
   return *cached<bool>("/etc/gai.conf", "",
                        [](const auto& lines, bool* customised) { *customised = !lines.empty(); });
-}
-
-bool files_have_name(const char* name, int af) {
-  return files_answer(
-      [&](auto... out) { return R()._nss_files_gethostbyname2_r(name, af, out...); });
-}
-
-bool files_have_address(const void* addr, socklen_t len, int af) {
-  return files_answer(
-      [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
 }
 
 }  // namespace co::dns

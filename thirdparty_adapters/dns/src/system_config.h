@@ -42,9 +42,4 @@ HostsSources hosts_sources();
 // gai_conf_customised: /etc/gai.conf has a setting; getaddrinfo then runs in glibc.
 bool gai_conf_customised();
 
-// files_have_name / files_have_address: glibc's "files" source (/etc/hosts) answers the
-// lookup for `af`; those lookups stay glibc's.
-bool files_have_name(const char* name, int af);
-bool files_have_address(const void* addr, socklen_t len, int af);
-
 }  // namespace co::dns
