@@ -50,7 +50,7 @@ ares_channel template_channel() {
   int rc = ares_init_options(&c, &opts,
                              ARES_OPT_LOOKUPS | ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS |
                                  ARES_OPT_TRIES | ARES_OPT_RESOLVCONF);
-  Channel channel(c, ares_destroy);
+  t_template.channel.reset(c);
   if (rc == ARES_SUCCESS && !s->servers_csv.empty()) {
     rc = ares_set_servers_ports_csv(c, s->servers_csv.c_str());
   }
@@ -58,9 +58,8 @@ ares_channel template_channel() {
     co::log_printf(co::LogLevel::error, "cofcgi dns: c-ares channel (%s, %s=\"%s\"): %s",
                    s->resolv_conf.c_str(), kDnsServersEnv, s->servers_csv.c_str(),
                    ares_strerror(rc));
-    channel.reset();
+    t_template.channel.reset();
   }
-  t_template.channel = std::move(channel);
   return t_template.channel.get();
 }
 
@@ -88,14 +87,6 @@ ares_ssize_t sf_sendv(ares_socket_t fd, const iovec* iov, int iovcnt, void*) {
 constexpr ares_socket_functions kSocketFunctions = {sf_socket, sf_close, sf_connect, sf_recvfrom,
                                                     sf_sendv};
 
-// timeout_ms: until c-ares's next timeout, at most a second (with nothing outstanding, only a
-// callback is due).
-int timeout_ms(ares_channel channel) {
-  timeval max{1, 0}, tv{};
-  const timeval* t = ares_timeout(channel, &max, &tv);
-  return static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
-}
-
 // drive runs the channel until `*done`; false with errno ECANCELED/ETIMEDOUT when the
 // coroutine's wait is ended first.
 bool drive(ares_channel channel, const bool* done) {
@@ -109,8 +100,12 @@ bool drive(ares_channel channel, const bool* done) {
                          (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
       if (events != 0) fds[n++] = pollfd{socks[i], static_cast<short>(events), 0};
     }
-    if (co::poll_fds(fds, n, timeout_ms(channel)) < 0 &&
-        (errno == ECANCELED || errno == ETIMEDOUT)) {
+    // Until c-ares's next timeout, at most a second (with nothing outstanding, only a callback
+    // is due).
+    timeval max{1, 0}, tv{};
+    const timeval* t = ares_timeout(channel, &max, &tv);
+    const int timeout_ms = static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
+    if (co::poll_fds(fds, n, timeout_ms) < 0 && (errno == ECANCELED || errno == ETIMEDOUT)) {
       return false;
     }
     // ares_process_fd also handles the timeouts, with or without a socket ready.

@@ -173,13 +173,12 @@ HostData host_data_of(const hostent* h) {
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res) {
   using List = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;  // freed unless handed on
-  std::optional<addrinfo> h;
+  std::optional<addrinfo> h;  // the four fields getaddrinfo reads
   if (hints != nullptr) {
-    h = addrinfo{};
-    h->ai_flags = hints->ai_flags;
-    h->ai_family = hints->ai_family;
-    h->ai_socktype = hints->ai_socktype;
-    h->ai_protocol = hints->ai_protocol;
+    h = addrinfo{.ai_flags = hints->ai_flags,
+                 .ai_family = hints->ai_family,
+                 .ai_socktype = hints->ai_socktype,
+                 .ai_protocol = hints->ai_protocol};
   }
   auto a = on_helper([n = copy_of(node), s = copy_of(service), h] {
     addrinfo* list = nullptr;

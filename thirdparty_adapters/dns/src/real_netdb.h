@@ -31,7 +31,6 @@ struct RealFunctions {
 #undef COFCGI_DNS_REAL_MEMBER
 };
 
-// R: glibc's functions.
 const RealFunctions& R();
 
 }  // namespace co::dns

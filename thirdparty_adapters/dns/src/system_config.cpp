@@ -1,7 +1,6 @@
 #include "system_config.h"
 
 #include <ares.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 

@@ -2,8 +2,6 @@
 // answers"), each file read again when it changes. resolv.conf itself is c-ares's to parse.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <memory>
 #include <string>
 

@@ -1,9 +1,7 @@
-// Name resolution that parks only the calling coroutine. Linking cofcgi::adapters is all it
-// takes: the library exports getaddrinfo, gethostbyname(2)(_r), gethostbyaddr(_r),
-// getnameinfo, res_query and res_search, which in a coroutine whose hooks are on resolve
-// through c-ares on the thread's netpoller, with results laid out as glibc's (freeaddrinfo
-// stays glibc's). thirdparty_adapters/dns/README.md: configuration, cancellation, where
-// answers differ from glibc's. This header only adds monitoring and housekeeping.
+// Name resolution that parks only the calling coroutine: linking cofcgi::adapters interposes
+// getaddrinfo, gethostbyname*, gethostbyaddr*, getnameinfo, res_query and res_search, answered
+// in a coroutine whose hooks are on through c-ares on the thread's netpoller, laid out as
+// glibc's (thirdparty_adapters/dns/README.md). This header only adds monitoring and upkeep.
 #pragma once
 
 #include <cstdint>
