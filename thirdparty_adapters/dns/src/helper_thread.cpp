@@ -175,10 +175,8 @@ int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo*
   using List = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;  // freed unless handed on
   std::optional<addrinfo> h;  // the four fields getaddrinfo reads
   if (hints != nullptr) {
-    h = addrinfo{.ai_flags = hints->ai_flags,
-                 .ai_family = hints->ai_family,
-                 .ai_socktype = hints->ai_socktype,
-                 .ai_protocol = hints->ai_protocol};
+    h = addrinfo{
+        hints->ai_flags, hints->ai_family, hints->ai_socktype, hints->ai_protocol, 0, {}, {}, {}};
   }
   auto a = on_helper([n = copy_of(node), s = copy_of(service), h] {
     addrinfo* list = nullptr;
@@ -198,7 +196,7 @@ HostCall hostent_call_on_helper(std::size_t buflen, int herrno, HostentCall call
     std::vector<char> buf(buflen);
     hostent he{};
     hostent* res = nullptr;
-    HostCall c{0, herrno};
+    HostCall c{0, herrno, 0, false, {}};
     c.rc = call(&he, buf.data(), buf.size(), &res, &c.herrno);
     c.err = errno;
     c.found = res != nullptr;
@@ -211,8 +209,7 @@ HostCall hostent_call_on_helper(std::size_t buflen, int herrno, HostentCall call
 
 int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags) {
-  const auto* bytes = reinterpret_cast<const char*>(sa);
-  std::vector<char> addr(bytes, bytes + salen);
+  std::string addr(reinterpret_cast<const char*>(sa), salen);
   if (serv == nullptr) servlen = 0;
   auto a = on_helper([addr = std::move(addr), hostlen, servlen, flags] {
     std::vector<char> h(hostlen), s(servlen);

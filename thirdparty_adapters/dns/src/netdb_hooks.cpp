@@ -78,15 +78,14 @@ bool files_have_address(const void* addr, socklen_t len, int af) {
       [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
 }
 
-// Keeps errno as the caller had it unless told otherwise.
-class ErrnoKeeper {
- public:
-  ~ErrnoKeeper() { errno = saved_; }
-  void set(int value) { saved_ = value; }
-
- private:
-  int saved_ = errno;
-};
+// keeping_errno: what `call` returns, with errno as the caller had it unless that is EAI_SYSTEM.
+template <typename Call>
+int keeping_errno(Call call) {
+  const int saved_errno = errno;
+  const int rc = call();
+  if (rc != EAI_SYSTEM) errno = saved_errno;
+  return rc;
+}
 
 // address_of: the address in an AF_INET or AF_INET6 socket address.
 const void* address_of(const sockaddr* sa) {
@@ -199,20 +198,18 @@ int herrno_of(int status, bool res) {
 // with h_errno set; a server that cannot answer is EAGAIN/TRY_AGAIN; a wait ended early is
 // NETDB_INTERNAL with errno ECANCELED/ETIMEDOUT.
 HostCall host_call_of(int status) {
-  HostCall c{0, herrno_of(status, false), 0, status == ARES_SUCCESS};
+  HostCall c{0, herrno_of(status, false), 0, status == ARES_SUCCESS, {}};
   if (c.herrno == TRY_AGAIN) c.rc = c.err = EAGAIN;
   if (c.herrno == NETDB_INTERNAL) c.rc = c.err = errno;
   return c;
 }
 
 HostCall cares_gethostbyname(const char* name, int af) {
-  HostCall c;
   if (name[0] == '\0' || !res_hnok(name)) {  // glibc rejects these without a query
-    c.herrno = name[0] == '\0' ? NO_RECOVERY : HOST_NOT_FOUND;
-    return c;
+    return HostCall{0, name[0] == '\0' ? NO_RECOVERY : HOST_NOT_FOUND, 0, false, {}};
   }
   AresAddrinfo ai(nullptr, ares_freeaddrinfo);
-  c = host_call_of(resolve_name(name, af, /*sort=*/false, &ai));
+  HostCall c = host_call_of(resolve_name(name, af, /*sort=*/false, &ai));
   if (c.found) c.data = host_data_of(ai.get(), af);
   return c;
 }
@@ -316,7 +313,6 @@ int eai_of(int status) {
 // glibc reports before any lookup (service, socket type).
 int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hints, int flags,
                       int family, addrinfo** pai) {
-  ErrnoKeeper keep;
   if (flags & AI_ADDRCONFIG) {  // 1.18.1 ignores it
     const bool v4 = configured(AF_INET), v6 = configured(AF_INET6);
     if (family == AF_UNSPEC && v4 != v6) family = v4 ? AF_INET : AF_INET6;
@@ -362,7 +358,6 @@ int cares_getaddrinfo(const char* node, const char* service, const addrinfo* hin
   }
   if (rc == 0 && *pai == nullptr) rc = EAI_NONAME;
   if (rc != 0 && *pai != nullptr) R().freeaddrinfo(std::exchange(*pai, nullptr));
-  if (rc == EAI_SYSTEM) keep.set(errno);
   return rc;
 }
 
@@ -392,19 +387,16 @@ Stats stats() {
 
 using namespace co::dns;
 
-#define COFCGI_NETDB_API __attribute__((visibility("default")))
-
 extern "C" {
 
-COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                                 addrinfo** pai) {
-  if (!co::hooks_active()) return R().getaddrinfo(node, service, hints, pai);
+COFCGI_API int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                           addrinfo** pai) {
   constexpr int kKnownFlags = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_ADDRCONFIG |
                               AI_V4MAPPED | AI_NUMERICSERV | AI_ALL;
   constexpr int kIdnFlags = AI_IDN | AI_CANONIDN | 0x0100 | 0x0200;  // + deprecated IDN bits
   const int flags = hints != nullptr ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
   const int family = hints != nullptr ? hints->ai_family : AF_UNSPEC;
-  const bool direct = node == nullptr || std::strcmp(node, "*") == 0 ||
+  const bool direct = !co::hooks_active() || node == nullptr || std::strcmp(node, "*") == 0 ||
                       (flags & ~(kKnownFlags | kIdnFlags)) != 0 ||
                       (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
                       (flags & AI_NUMERICHOST) != 0 || numeric_for_getaddrinfo(node);
@@ -418,51 +410,50 @@ COFCGI_NETDB_API int getaddrinfo(const char* node, const char* service, const ad
                                         : route(true, in_hosts, node);
   if (r == Route::glibc) return R().getaddrinfo(node, service, hints, pai);
   if (r == Route::helper) return getaddrinfo_on_helper(node, service, hints, pai);
-  return cares_getaddrinfo(node, service, hints, flags, family, pai);
+  return keeping_errno([&] { return cares_getaddrinfo(node, service, hints, flags, family, pai); });
 }
 
-COFCGI_NETDB_API hostent* gethostbyname(const char* name) {
+COFCGI_API hostent* gethostbyname(const char* name) {
   if (!co::hooks_active()) return R().gethostbyname(name);
   return with_own_storage(
       [name](auto... out) { return gethostbyname_any_r(name, AF_INET, false, out...); });
 }
 
-COFCGI_NETDB_API hostent* gethostbyname2(const char* name, int af) {
+COFCGI_API hostent* gethostbyname2(const char* name, int af) {
   if (!co::hooks_active()) return R().gethostbyname2(name, af);
   return with_own_storage(
       [name, af](auto... out) { return gethostbyname_any_r(name, af, true, out...); });
 }
 
-COFCGI_NETDB_API int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
-                                     hostent** result, int* h_errnop) {
+COFCGI_API int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
+                               hostent** result, int* h_errnop) {
   return gethostbyname_any_r(name, AF_INET, false, ret, buf, buflen, result, h_errnop);
 }
 
-COFCGI_NETDB_API int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf,
-                                      size_t buflen, hostent** result, int* h_errnop) {
+COFCGI_API int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                                hostent** result, int* h_errnop) {
   return gethostbyname_any_r(name, af, true, ret, buf, buflen, result, h_errnop);
 }
 
-COFCGI_NETDB_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
+COFCGI_API hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
   if (!co::hooks_active()) return R().gethostbyaddr(addr, len, af);
   return with_own_storage([=](auto... out) { return gethostbyaddr_any_r(addr, len, af, out...); });
 }
 
-COFCGI_NETDB_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret,
-                                     char* buf, size_t buflen, hostent** result, int* h_errnop) {
+COFCGI_API int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
+                               size_t buflen, hostent** result, int* h_errnop) {
   return gethostbyaddr_any_r(addr, len, af, ret, buf, buflen, result, h_errnop);
 }
 
 // getnameinfo: the host part as glibc's own getnameinfo gets it, from gethostbyaddr_r (ours,
 // so it parks and routes), the service part and the numeric form from glibc.
-COFCGI_NETDB_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
-                                 char* serv, socklen_t servlen, int flags) {
-  if (!co::hooks_active()) return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+COFCGI_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
+                           char* serv, socklen_t servlen, int flags) {
   constexpr int kKnown = NI_NUMERICHOST | NI_NUMERICSERV | NI_NOFQDN | NI_NAMEREQD | NI_DGRAM;
   const bool v4 = sa != nullptr && sa->sa_family == AF_INET && salen >= sizeof(sockaddr_in);
   const bool v6 = sa != nullptr && sa->sa_family == AF_INET6 && salen >= sizeof(sockaddr_in6);
-  if (host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) || !(v4 || v6) ||
-      (flags & ~(kKnown | NI_IDN)) != 0) {
+  if (!co::hooks_active() || host == nullptr || hostlen == 0 || (flags & NI_NUMERICHOST) ||
+      !(v4 || v6) || (flags & ~(kKnown | NI_IDN)) != 0) {
     counted(Route::glibc);
     return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
   }
@@ -470,37 +461,35 @@ COFCGI_NETDB_API int getnameinfo(const sockaddr* sa, socklen_t salen, char* host
     counted(Route::helper);
     return getnameinfo_on_helper(sa, salen, host, hostlen, serv, servlen, flags);
   }
-  ErrnoKeeper keep;
-  hostent he{};
-  std::vector<char> buf(2048);
-  hostent* h = nullptr;
-  int herr = 0;
-  gethostbyaddr_any_r(address_of(sa), v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(),
-                      buf.size(), &h, &herr);
-  if (h != nullptr) {
-    if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
-    std::strcpy(host, h->h_name);
-    if (serv == nullptr || servlen == 0) return 0;
-    host = nullptr;  // the service part only
-    hostlen = 0;
-  } else if (herr == NETDB_INTERNAL || herr == TRY_AGAIN) {
-    if (herr == NETDB_INTERNAL) keep.set(errno);
-    return herr == NETDB_INTERNAL ? EAI_SYSTEM : EAI_AGAIN;
-  } else if (flags & NI_NAMEREQD) {
-    return EAI_NONAME;
-  }
-  const int rc = R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
-  if (rc == EAI_SYSTEM) keep.set(errno);
-  return rc;
+  return keeping_errno([&] {
+    hostent he{};
+    std::vector<char> buf(2048);
+    hostent* h = nullptr;
+    int herr = 0;
+    gethostbyaddr_any_r(address_of(sa), v4 ? 4 : 16, v4 ? AF_INET : AF_INET6, &he, buf.data(),
+                        buf.size(), &h, &herr);
+    if (h != nullptr) {
+      if (std::strlen(h->h_name) + 1 > hostlen) return EAI_OVERFLOW;
+      std::strcpy(host, h->h_name);
+      if (serv == nullptr || servlen == 0) return 0;
+      host = nullptr;  // the service part only
+      hostlen = 0;
+    } else if (herr == NETDB_INTERNAL || herr == TRY_AGAIN) {
+      return herr == NETDB_INTERNAL ? EAI_SYSTEM : EAI_AGAIN;
+    } else if (flags & NI_NAMEREQD) {
+      return EAI_NONAME;
+    }
+    return R().getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+  });
 }
 
-COFCGI_NETDB_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,
-                               int anslen) __THROW {
+COFCGI_API int res_query(const char* name, int dns_class, int type, unsigned char* answer,
+                         int anslen) __THROW {
   return res_any(false, name, dns_class, type, answer, anslen);
 }
 
-COFCGI_NETDB_API int res_search(const char* name, int dns_class, int type, unsigned char* answer,
-                                int anslen) __THROW {
+COFCGI_API int res_search(const char* name, int dns_class, int type, unsigned char* answer,
+                          int anslen) __THROW {
   return res_any(true, name, dns_class, type, answer, anslen);
 }
 
