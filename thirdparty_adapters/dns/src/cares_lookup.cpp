@@ -100,8 +100,7 @@ bool drive(ares_channel channel, const bool* done) {
                          (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
       if (events != 0) fds[n++] = pollfd{socks[i], static_cast<short>(events), 0};
     }
-    // Until c-ares's next timeout, at most a second (with nothing outstanding, only a callback
-    // is due).
+    // c-ares's next timeout, at most a second (with nothing outstanding only a callback is due)
     timeval max{1, 0}, tv{};
     const timeval* t = ares_timeout(channel, &max, &tv);
     const int timeout_ms = static_cast<int>(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);

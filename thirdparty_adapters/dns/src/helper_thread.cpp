@@ -129,10 +129,8 @@ std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
   const int saved_errno = errno;
   auto out = std::make_shared<std::optional<A>>();
   auto job = std::make_shared<Job>();
-  job->work = [out, call]() mutable {
-    auto result = call();
-    const int err = errno;
-    out->emplace(A{std::move(result), err, h_errno});
+  job->work = [out, call]() mutable {  // a braced list runs call() before errno is read
+    out->emplace(A{call(), errno, h_errno});
   };
   co::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   job->wake_fd = wake.get();

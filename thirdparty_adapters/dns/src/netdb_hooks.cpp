@@ -73,11 +73,6 @@ bool files_have_name(const char* name, int af) {
       [&](auto... out) { return R()._nss_files_gethostbyname2_r(name, af, out...); });
 }
 
-bool files_have_address(const void* addr, socklen_t len, int af) {
-  return files_answer(
-      [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
-}
-
 // keeping_errno: what `call` returns, with errno as the caller had it unless that is EAI_SYSTEM.
 template <typename Call>
 int keeping_errno(Call call) {
@@ -263,7 +258,10 @@ int gethostbyaddr_any_r(const void* addr, socklen_t len, int af, hostent* ret, c
                         std::size_t buflen, hostent** result, int* h_errnop) {
   const bool direct = !co::hooks_active() || addr == nullptr ||
                       !((af == AF_INET && len == 4) || (af == AF_INET6 && len == 16));
-  const auto in_hosts = [&] { return files_have_address(addr, len, af); };
+  const auto in_hosts = [&] {
+    return files_answer(
+        [&](auto... out) { return R()._nss_files_gethostbyaddr_r(addr, len, af, out...); });
+  };
   const Route r = direct ? counted(Route::glibc) : route(false, in_hosts);
   if (r == Route::glibc)
     return R().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
