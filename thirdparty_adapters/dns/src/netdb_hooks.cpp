@@ -28,7 +28,7 @@ namespace {
 enum class Route { glibc, helper, cares };
 std::atomic<std::uint64_t> g_routed[3];  // calls by Route
 
-// counted: calls made outside coroutines with hooks on go to glibc untouched, uncounted.
+// counted: only calls in a coroutine with hooks on count (others go to glibc untouched).
 Route counted(Route r) {
   if (co::hooks_active()) ++g_routed[static_cast<int>(r)];
   return r;
