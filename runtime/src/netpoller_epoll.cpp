@@ -58,6 +58,7 @@ FdWaiters* Netpoller::waiters_for(int fd, std::uint64_t generation) {
     }
     slot->registered = true;
     slot->not_ready = 0;
+    slot->hung_up = 0;
     slot->generation = generation;
     ++registered_;
   }
@@ -70,6 +71,7 @@ void Netpoller::forget(int fd) {
   wake_all(w.readers, WakeReason::closed);
   wake_all(w.writers, WakeReason::closed);
   w.not_ready = 0;
+  w.hung_up = 0;
   if (w.registered) {
     (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     w.registered = false;
@@ -91,7 +93,8 @@ FdWaiters* Netpoller::registered_slot(int fd, std::uint64_t generation) const {
 }
 
 void Netpoller::note_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) {
-  if (FdWaiters* w = registered_slot(fd, generation)) w->not_ready |= bits;
+  if (FdWaiters* w = registered_slot(fd, generation))
+    w->not_ready |= static_cast<std::uint8_t>(bits & ~w->hung_up);
 }
 
 bool Netpoller::known_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) const {
@@ -116,6 +119,7 @@ void Netpoller::rebuild(int tagged_fd, void* tag) {
   for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
     if (!fds_[fd] || !fds_[fd]->registered) continue;
     fds_[fd]->not_ready = 0;  // the fresh registration reports what is ready now
+    fds_[fd]->hung_up = 0;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = fds_[fd].get();
@@ -136,6 +140,8 @@ int Netpoller::wait_events(int timeout_ms, const void* wakeup_tag, bool* wakeup_
     }
     auto* w = static_cast<FdWaiters*>(events[i].data.ptr);
     const std::uint32_t got = events[i].events;
+    if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) w->hung_up |= kReadNotReady;
+    if (got & (EPOLLHUP | EPOLLERR)) w->hung_up |= kWriteNotReady;
     if (got & kReadEvents) {
       w->not_ready &= static_cast<std::uint8_t>(~kReadNotReady);
       wake_all(w->readers, WakeReason::notified, got);

@@ -30,6 +30,11 @@ struct FdWaiters {
   // this thread's loop takes events off the queue, clearing the bit as it does. Kept only
   // while registered; cleared on every (re-)registration and by forget.
   std::uint8_t not_ready = 0;
+  // Directions epoll reported hung up or in error (EPOLLRDHUP: reads; EPOLLHUP, EPOLLERR:
+  // both): an operation there no longer blocks, and no edge will come after it, so no note
+  // is kept for them. This is what makes a note after a short read sound: the read emptied
+  // the socket of data, but its end may already have arrived.
+  std::uint8_t hung_up = 0;
   std::uint64_t generation = 0;  // the fd's life this registration was made for (0: unknown)
 };
 

@@ -489,3 +489,30 @@ TEST_CASE("netpoll: a not-ready note is kept while registered, until an edge or 
   CHECK_FALSE(after_edge);
   CHECK_FALSE(after_close);
 }
+
+// A short read empties a stream socket of data, not of its end: when the peer's hang-up was
+// already taken off epoll (the reader was busy then), the next recv says 0 at once and no
+// edge will ever come. A not-ready note made after that must not be kept, or the reader
+// parks forever (connection_fuzz regressions/connection_fuzz/stall-short-read-after-eof).
+TEST_CASE("netpoll: no read is noted not ready once epoll reported the peer's hang-up") {
+  cofcgi_test::LeakCheck leaks;
+  SocketPair sp;
+  bool kept_after_hangup = true, write_kept = false;
+  co::go([&] {
+    co::go([&] { write_byte(sp.fd[1], 'a'); });
+    REQUIRE(read_byte(sp.fd[0]) == 'a');  // parks once: registered now
+    write_byte(sp.fd[1], 'b');
+    REQUIRE(::shutdown(sp.fd[1], SHUT_WR) == 0);
+    co::sleep_for(std::chrono::milliseconds(5));  // the loop takes data + hang-up off epoll
+    char buf[16];
+    REQUIRE(::read(sp.fd[0], buf, sizeof buf) == 1);  // short: no data left, the end is
+    co::note_fd_not_ready(sp.fd[0], POLLIN);
+    kept_after_hangup = co::fd_known_not_ready(sp.fd[0], POLLIN);
+    CHECK(::read(sp.fd[0], buf, sizeof buf) == 0);
+    co::note_fd_not_ready(sp.fd[0], POLLOUT);  // the write side is still open
+    write_kept = co::fd_known_not_ready(sp.fd[0], POLLOUT);
+  });
+  co::run();
+  CHECK_FALSE(kept_after_hangup);
+  CHECK(write_kept);
+}

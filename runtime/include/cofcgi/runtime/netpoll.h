@@ -75,9 +75,12 @@ COFCGI_API int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms,
 // thread already waits on through the netpoller (for that fd_generation when non-zero; 0:
 // the caller owns the fd and vouches for its life): the registration is edge-triggered, so
 // anything that arrives after the note queues an edge, which clears it. fd_closing clears
-// it too. Errno is left alone. It does not say the fd is empty now: an edge may be queued
-// and not reported yet (the loop reports edges between batches of coroutines); it says
-// that parking is safe, since that edge will wake the waiter. Use it only to decide to park.
+// it too. A short read leaves data empty, not the peer's end or an error, which may have
+// arrived before it and queue no edge after: once epoll reported a hang-up or an error in a
+// direction, no note is kept there for this registration. Errno is left alone. It does not say the
+// fd is empty now: an edge may be queued and not reported yet (the loop reports edges between
+// batches of coroutines); it says that parking is safe, since that edge will wake the waiter. Use
+// it only to decide to park.
 COFCGI_API void note_fd_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
 COFCGI_API bool fd_known_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
 
