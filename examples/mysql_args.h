@@ -58,6 +58,11 @@ inline void add_mysql_options(co::cgi::AppOptions& app, co::mysql::Config& confi
                          "connections for the whole process (one pool, all threads)"))
       .with_key("mysql.pool")
       .in_section(section);
+  app.add(co::cgi::flag_option("mysql-reset-only-when-changed", &config.reset_only_when_changed,
+                               "reset a pooled session only after a lease that may have "
+                               "changed it (keeps prepared statements)"))
+      .with_key("mysql.reset_only_when_changed")
+      .in_section(section);
 }
 
 // For --help when the MariaDB options are parsed from `rest` (parse_mysql_args below).

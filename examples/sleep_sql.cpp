@@ -27,6 +27,9 @@ bool valid_seconds(const std::string& s) {
 int main(int argc, char** argv) {
   try {
     co::mysql::Config config = examples::mysql_defaults();
+    // Its one statement is a plain SELECT: a lease changes nothing, so the session and the
+    // prepared statement stay (no reset, no re-prepare: one round trip per request).
+    config.reset_only_when_changed = true;
     co::cgi::AppOptions app;
     examples::add_mysql_options(app, config);
     const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);

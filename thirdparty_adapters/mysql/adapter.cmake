@@ -30,6 +30,7 @@ target_sources(cofcgi_adapters PRIVATE
   ${_cofcgi_mysql_dir}/src/pool.cpp
   ${_cofcgi_mysql_dir}/src/pool_shared.cpp
   ${_cofcgi_mysql_dir}/src/result.cpp
+  ${_cofcgi_mysql_dir}/src/session_effects.cpp
   ${_cofcgi_mysql_dir}/src/statement.cpp
   ${_cofcgi_mysql_dir}/src/thread_pool.cpp)
 target_include_directories(cofcgi_adapters PUBLIC

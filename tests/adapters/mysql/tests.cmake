@@ -28,3 +28,9 @@ if(NOT TARGET OpenSSL::SSL)
 endif()
 target_include_directories(mysql_adapter_tests PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../tls)
 target_link_libraries(mysql_adapter_tests PRIVATE OpenSSL::SSL OpenSSL::Crypto)
+# reset_when_changed_test checks the statement classifier of the pool directly: it is not
+# exported, so the test compiles its own copy.
+target_sources(mysql_adapter_tests PRIVATE
+  ${PROJECT_SOURCE_DIR}/thirdparty_adapters/mysql/src/session_effects.cpp)
+target_include_directories(mysql_adapter_tests PRIVATE
+  ${PROJECT_SOURCE_DIR}/thirdparty_adapters/mysql/src)

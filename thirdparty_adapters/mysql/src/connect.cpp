@@ -9,6 +9,8 @@
 #include <string>
 
 #include "cofcgi/runtime/coroutine.h"
+#include "cofcgi/runtime/netpoll.h"
+#include "session_effects.h"
 
 namespace co::mysql::detail {
 
@@ -107,8 +109,12 @@ bool drain_results(MYSQL* m) {
 // autocommit and other session variables, temporary tables, named locks, an open
 // transaction, prepared statements all go) and applies init_command again, since the reset
 // undoes it. The character set chosen at connect survives the reset.
-bool reset_session(const Config& config, MYSQL* m) {
+bool reset_session(const Config& config, PooledConnection& c) {
+  MYSQL* m = c.mysql;
   if (mysql_reset_connection(m) != 0) return false;
+  c.statements.clear();  // the reset dropped them on the server
+  c.session_changed = false;
+  if (c.session_tracked && !enable_session_tracking(m)) return false;  // reset turned it off
   if (config.init_command.empty()) return true;
   if (mysql_real_query(m, config.init_command.data(), config.init_command.size()) != 0)
     return false;
@@ -123,7 +129,7 @@ unsigned server_status(MYSQL* m) {
 
 }  // namespace
 
-MYSQL* open_connection(const Config& c, Deadline deadline) {
+MYSQL* open_connection(const Config& c, Deadline deadline, bool* session_tracked) {
   MYSQL* m = mysql_init(nullptr);
   if (m == nullptr) throw Error(CR_OUT_OF_MEMORY, "HY001", "co::mysql::Pool: mysql_init failed");
   set_options(m, c, deadline);
@@ -135,6 +141,9 @@ MYSQL* open_connection(const Config& c, Deadline deadline) {
     ok = mysql_real_connect(m, unix ? "localhost" : c.host.c_str(), c.user.c_str(),
                             c.password.c_str(), db, unix ? 0 : c.port,
                             unix ? c.unix_socket.c_str() : nullptr, c.client_flags) != nullptr;
+    // Without the tracker every lease counts as having changed the session (always reset).
+    *session_tracked =
+        ok && c.reset_session && c.reset_only_when_changed && enable_session_tracking(m);
   }
   if (!ok) {
     const unsigned code = mysql_errno(m);
@@ -154,8 +163,12 @@ bool healthy(const Config& config, PooledConnection& c, Deadline deadline) {
     return false;
   const my_socket fd = mysql_get_socket(c.mysql);
   if (fd < 0) return false;
-  pollfd p{static_cast<int>(fd), POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) != 0) return false;
+  // The last read of the connection left its socket empty and this thread's epoll saw no
+  // edge since (not even the server's FIN): nothing to read, known without a syscall.
+  if (!co::fd_known_not_ready(static_cast<int>(fd), POLLIN)) {
+    pollfd p{static_cast<int>(fd), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 0) return false;
+  }
   if (now - c.idle_since < std::chrono::nanoseconds(config.ping_after_idle).count()) return true;
   const Watchdog watchdog(c.mysql, deadline);
   return mysql_ping(c.mysql) == 0;
@@ -171,9 +184,11 @@ bool make_reusable(const Config& config, PooledConnection& c, Deadline deadline)
   const Watchdog watchdog(m, deadline);
   if (!drain_results(m)) return false;
   if (config.reset_session) {
-    const bool ok = reset_session(config, m);
-    c.statements.clear();  // the reset dropped them on the server
-    return ok;
+    // Config::reset_only_when_changed: a lease that provably changed nothing keeps the
+    // session, and with it the prepared statements (session_effects.h).
+    if (c.session_tracked && !c.session_changed && !(server_status(m) & SERVER_STATUS_IN_TRANS))
+      return true;
+    return reset_session(config, c);
   }
   if (server_status(m) & SERVER_STATUS_IN_TRANS) return mysql_rollback(m) == 0;
   // A query sent with the raw API whose result was never fetched: the libmariadb state that

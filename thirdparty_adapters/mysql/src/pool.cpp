@@ -10,6 +10,7 @@
 #include "interrupted.h"
 #include "pool_shared.h"
 #include "pooled_connection.h"
+#include "session_effects.h"
 #include "thread_pool.h"
 
 namespace co::mysql {
@@ -36,6 +37,7 @@ Connection::~Connection() { release(); }
 MYSQL* Connection::get() const {
   if (!conn_) return nullptr;
   conn_->raw_access = true;
+  conn_->session_changed = true;  // what is done with the handle is not seen
   return conn_->mysql;
 }
 
@@ -48,9 +50,13 @@ namespace {
 Result Connection::query(std::string_view sql) {
   if (!conn_) no_connection();
   detail::throw_if_interrupted("query");
+  const bool may_change = detail::may_change_session(sql);
   try {
-    return co::mysql::query(conn_->mysql, sql);
+    Result r = co::mysql::query(conn_->mysql, sql);
+    detail::note_statement(*conn_, nullptr, may_change, false);
+    return r;
   } catch (const Error& e) {
+    detail::note_statement(*conn_, nullptr, may_change, true);
     if (e.connection_broken()) conn_->broken = true;
     throw;
   }

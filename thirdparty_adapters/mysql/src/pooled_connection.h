@@ -27,6 +27,11 @@ struct PooledConnection {
   // The lease took the raw MYSQL* (Connection::get()): it may have left a result unread in
   // a way only a command to the server reveals.
   bool raw_access = false;
+  // The server's session state tracker is on (Config::reset_only_when_changed; off when the
+  // server cannot): session_changed is then worth believing.
+  bool session_tracked = false;
+  // The current lease may have changed the session (session_effects.h); cleared by a reset.
+  bool session_changed = false;
 };
 
 }  // namespace co::mysql::detail

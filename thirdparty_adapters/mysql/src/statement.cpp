@@ -12,6 +12,7 @@
 #include "cofcgi/adapters/mysql_statement.h"
 #include "interrupted.h"
 #include "pooled_connection.h"
+#include "session_effects.h"
 #include "statement_cache.h"
 
 namespace co::mysql {
@@ -63,6 +64,7 @@ std::shared_ptr<PreparedStatement> StatementCache::get(MYSQL* mysql, std::string
     throw_error(stmt, ("prepare '" + std::string(sql.substr(0, 80)) + "'").c_str());
   }
   ps->param_count = mysql_stmt_param_count(stmt);
+  ps->may_change_session = may_change_session(sql);
   load_columns(*ps);
   if (map_.size() >= capacity_) {
     map_.erase(lru_.back()->sql);
@@ -207,6 +209,11 @@ Result run(PreparedStatement& ps, const Param* params, std::size_t count) {
   if (count != 0 && mysql_stmt_bind_param(stmt, binds.data()) != 0)
     throw_error(stmt, "bind parameters");
   if (mysql_stmt_execute(stmt) != 0) throw_error(stmt, "execute");
+  // The rows are read whole here: the status of the result's last packet (with the
+  // session tracker's "state changed" flag) is kept only on this path, not when rows are
+  // fetched one by one. Result holds every row anyway.
+  if (mysql_stmt_field_count(stmt) != 0 && mysql_stmt_store_result(stmt) != 0)
+    throw_error(stmt, "store result");
   if (mysql_stmt_field_count(stmt) != ps.columns.size()) detail::load_columns(ps);
   Result r;
   if (!ps.columns.empty()) {
@@ -234,8 +241,11 @@ Result Statement::execute_params(const Param* params, std::size_t count) {
   }
   detail::throw_if_interrupted("execute");
   try {
-    return run(ps, params, count);
+    Result r = run(ps, params, count);
+    detail::note_statement(*conn_, ps.stmt, ps.may_change_session, false);
+    return r;
   } catch (const Error& e) {
+    detail::note_statement(*conn_, ps.stmt, ps.may_change_session, true);
     // A connection-level error leaves the connection unusable: the lease discards it.
     if (e.connection_broken()) conn_->broken = true;
     throw;

@@ -30,6 +30,7 @@ struct PreparedStatement {
   MYSQL_STMT* stmt;
   std::string sql;
   unsigned param_count = 0;
+  bool may_change_session = true;       // session_effects.h, worked out once at prepare
   std::vector<PreparedColumn> columns;  // empty: no result set
   std::shared_ptr<const std::vector<std::string>> names;
 };

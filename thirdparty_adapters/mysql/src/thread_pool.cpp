@@ -108,9 +108,10 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
   bump(open, std::size_t{1});
   bump(in_use, std::size_t{1});
   MYSQL* m = nullptr;
+  bool session_tracked = false;
   const Deadline started = now_ns();
   try {
-    m = open_connection(shared->config, deadline);
+    m = open_connection(shared->config, deadline, &session_tracked);
   } catch (const Error& e) {
     drop(open, std::size_t{1});
     drop(in_use, std::size_t{1});
@@ -127,7 +128,9 @@ PooledConnection* ThreadPool::open_new(Deadline deadline) {
   }
   shared->backoff.succeeded();
   bump(counters.connects, std::uint64_t{1});
-  return new PooledConnection(m, shared->config.statement_cache_size, now_ns());
+  auto* c = new PooledConnection(m, shared->config.statement_cache_size, now_ns());
+  c->session_tracked = session_tracked;
+  return c;
 }
 
 PooledConnection* ThreadPool::acquire(std::chrono::milliseconds timeout) {

@@ -24,7 +24,8 @@
 //   connection, so MYSQL_STMT handles never pile up on the server. The session reset that
 //   ends a lease (Config::reset_session, on by default) drops the server's statements, so by
 //   default a statement is prepared once per lease; with reset_session = false it is
-//   prepared once per connection.
+//   prepared once per connection, and with reset_only_when_changed once per connection as
+//   long as the leases leave the session alone.
 // - A Statement is a handle valid while the lease that made it is held (like the MYSQL*
 //   from Connection::get()); it is meant for use right away, as above.
 #pragma once
