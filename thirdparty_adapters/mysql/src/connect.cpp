@@ -181,15 +181,16 @@ bool make_reusable(const Config& config, PooledConnection& c, Deadline deadline)
   if (config.max_lifetime.count() > 0 &&
       now_ns() - c.opened_at >= std::chrono::nanoseconds(config.max_lifetime).count())
     return false;
+  const bool in_transaction = (server_status(m) & SERVER_STATUS_IN_TRANS) != 0;
+  // Config::reset_only_when_changed: a lease that provably changed nothing keeps the
+  // session, and with it the prepared statements (session_effects.h).
+  const bool reset =
+      config.reset_session && (!c.session_tracked || c.session_changed || in_transaction);
+  if (!reset && !in_transaction && !c.raw_access && !mysql_more_results(m))
+    return true;  // nothing to send: no watchdog either
   const Watchdog watchdog(m, deadline);
   if (!drain_results(m)) return false;
-  if (config.reset_session) {
-    // Config::reset_only_when_changed: a lease that provably changed nothing keeps the
-    // session, and with it the prepared statements (session_effects.h).
-    if (c.session_tracked && !c.session_changed && !(server_status(m) & SERVER_STATUS_IN_TRANS))
-      return true;
-    return reset_session(config, c);
-  }
+  if (reset) return reset_session(config, c);
   if (server_status(m) & SERVER_STATUS_IN_TRANS) return mysql_rollback(m) == 0;
   // A query sent with the raw API whose result was never fetched: the libmariadb state that
   // says so is private; a ping fails "out of sync" then (the reset above skips the result).
