@@ -11,6 +11,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "fd_table.h"
 #include "hook_support.h"
+#include "read_note.h"
 #include "real_calls.h"
 
 namespace co::hooks {
@@ -68,15 +69,22 @@ int accept_impl(int fd, sockaddr* addr, socklen_t* len, int flags) {
       fd, Direction::read, v, [&] { return accept_once(fd, addr, len, flags); }, CallKind::other);
 }
 
-void note_accepted(int nfd, int flags) {
+void note_accepted(int listener, int nfd, int flags) {
   if (nfd < 0) return;
   ErrnoGuard keep;
   co::fd_closing(nfd);
+  // The accepted socket is of the listener's family, type and protocol, and inherits its
+  // receive low-water mark and unix credential options: its short-read kind is the
+  // listener's, learned once per listener.
+  FdInfo* from = FdTable::instance().get(listener);
+  const ShortRead short_read =
+      from != nullptr ? short_read_of(listener, from) : ShortRead::may_leave_data;
   if (FdInfo* info = FdTable::instance().renew(nfd)) {
     // The kernel copies the listener's SO_RCVTIMEO/SO_SNDTIMEO to the accepted socket.
     learn_timeouts(nfd, info);
     info->kind.store(FdKind::socket, std::memory_order_relaxed);
     info->user_nonblock.store((flags & SOCK_NONBLOCK) ? 1 : 0, std::memory_order_relaxed);
+    info->short_read.store(short_read, std::memory_order_relaxed);
   }
 }
 
@@ -89,13 +97,13 @@ extern "C" {
 
 COFCGI_API int accept(int fd, sockaddr* addr, socklen_t* len) {
   const int nfd = accept_impl(fd, addr, len, 0);
-  note_accepted(nfd, 0);
+  note_accepted(fd, nfd, 0);
   return nfd;
 }
 
 COFCGI_API int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   const int nfd = accept_impl(fd, addr, len, flags);
-  note_accepted(nfd, flags);
+  note_accepted(fd, nfd, flags);
   return nfd;
 }
 

@@ -15,6 +15,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "fd_table.h"
 #include "hook_support.h"
+#include "read_note.h"
 #include "real_calls.h"
 
 namespace co::hooks {
@@ -36,7 +37,8 @@ bool in_vfork_child() {
   return known != 0 && ::getpid() != known;
 }
 
-void note_created(int fd, FdKind kind, bool nonblock) {
+void note_created(int fd, FdKind kind, bool nonblock,
+                  ShortRead short_read = ShortRead::may_leave_data) {
   if (fd < 0 || in_vfork_child()) return;
   // A new life for this number: drop any registration an earlier life left in this thread's
   // netpoller (a file closed behind the hooks' back).
@@ -44,6 +46,7 @@ void note_created(int fd, FdKind kind, bool nonblock) {
   if (FdInfo* info = FdTable::instance().renew(fd)) {
     info->kind.store(kind, std::memory_order_relaxed);
     info->user_nonblock.store(nonblock ? 1 : 0, std::memory_order_relaxed);
+    info->short_read.store(short_read, std::memory_order_relaxed);
   }
 }
 
@@ -106,7 +109,8 @@ COFCGI_API int socket(int domain, int type, int protocol) {
   const int fd = REAL(socket)(domain, type, protocol);
   if (fd >= 0) {
     ErrnoGuard keep;
-    note_created(fd, FdKind::socket, (type & SOCK_NONBLOCK) != 0);
+    note_created(fd, FdKind::socket, (type & SOCK_NONBLOCK) != 0,
+                 classify_socket(domain, type, protocol));
   }
   return fd;
 }
@@ -115,8 +119,9 @@ COFCGI_API int socketpair(int domain, int type, int protocol, int sv[2]) {
   const int r = REAL(socketpair)(domain, type, protocol, sv);
   if (r == 0) {
     ErrnoGuard keep;
-    note_created(sv[0], FdKind::socket, (type & SOCK_NONBLOCK) != 0);
-    note_created(sv[1], FdKind::socket, (type & SOCK_NONBLOCK) != 0);
+    const ShortRead short_read = classify_socket(domain, type, protocol);
+    note_created(sv[0], FdKind::socket, (type & SOCK_NONBLOCK) != 0, short_read);
+    note_created(sv[1], FdKind::socket, (type & SOCK_NONBLOCK) != 0, short_read);
   }
   return r;
 }
@@ -224,6 +229,7 @@ COFCGI_API int ioctl(int fd, unsigned long request, ...) {
 
 COFCGI_API int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
   const int r = REAL(setsockopt)(fd, level, name, value, len);
+  if (r == 0) short_read_after_setsockopt(FdTable::instance().get(fd), level, name, value, len);
   if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO) &&
       value != nullptr && len >= sizeof(timeval)) {
     if (FdInfo* info = FdTable::instance().get(fd)) {

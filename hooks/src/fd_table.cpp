@@ -34,6 +34,8 @@ FdInfo* FdTable::renew(int fd) {
   info->kind.store(FdKind::unknown, std::memory_order_relaxed);
   info->user_nonblock.store(-1, std::memory_order_relaxed);
   info->forced_nonblock.store(false, std::memory_order_relaxed);
+  info->short_read.store(ShortRead::unknown, std::memory_order_relaxed);
+  info->read_poll_stamp.store(0, std::memory_order_relaxed);
   info->recv_timeout_ns.store(0, std::memory_order_relaxed);
   info->send_timeout_ns.store(0, std::memory_order_relaxed);
   constexpr std::uint64_t kMask = (std::uint64_t{1} << kFdGenerationBits) - 1;
@@ -53,6 +55,7 @@ void FdTable::copy_life(int from, int to) {
                            std::memory_order_relaxed);
   dst->forced_nonblock.store(src->forced_nonblock.load(std::memory_order_relaxed),
                              std::memory_order_relaxed);
+  dst->short_read.store(src->short_read.load(std::memory_order_relaxed), std::memory_order_relaxed);
   dst->recv_timeout_ns.store(src->recv_timeout_ns.load(std::memory_order_relaxed),
                              std::memory_order_relaxed);
   dst->send_timeout_ns.store(src->send_timeout_ns.load(std::memory_order_relaxed),

@@ -13,6 +13,12 @@ namespace co::hooks {
 
 enum class FdKind : std::uint8_t { unknown = 0, socket = 1, other = 2 };
 
+// What a read of this socket that returns less than asked says (read_note.h): `empties`, the
+// socket held no more data at that instant (TCP, and unix stream sockets that take no
+// credentials); `may_leave_data`, it may stop early with data left (datagrams, a record or
+// message boundary, credentials); `unknown`, not asked the kernel yet.
+enum class ShortRead : std::uint8_t { unknown = 0, empties = 1, may_leave_data = 2 };
+
 // Generations count in 48 bits (FdView packs one beside a pointer); they wrap past 0.
 inline constexpr unsigned kFdGenerationBits = 48;
 
@@ -26,6 +32,10 @@ struct FdInfo {
   // The hooks set O_NONBLOCK on the file for the user (listening sockets): the user's view
   // stays blocking, so every call must emulate blocking, even outside coroutines.
   std::atomic<bool> forced_nonblock{false};
+  std::atomic<ShortRead> short_read{ShortRead::unknown};
+  // The stamp (read_note.h) of the one-fd poll for POLLIN that last waited on this fd; 0:
+  // none, or used up. Lets a non-blocking read answer EAGAIN from the not-ready note.
+  std::atomic<std::uint64_t> read_poll_stamp{0};
   // SO_RCVTIMEO / SO_SNDTIMEO in nanoseconds; 0 = none.
   std::atomic<std::int64_t> recv_timeout_ns{0};
   std::atomic<std::int64_t> send_timeout_ns{0};
@@ -39,8 +49,11 @@ class FdTable {
   // renew starts a new life for fd: fresh generation, everything unknown.
   FdInfo* renew(int fd);
   // copy_life makes `to` describe the same file as `from` (dup): kind and O_NONBLOCK,
-  // which live on the shared open file description; timeouts too (socket options).
+  // which live on the shared open file description; timeouts and the short-read kind too
+  // (the socket's own).
   void copy_life(int from, int to);
+  // new_stamp: a number never returned before in this process (read_note.cpp's epochs).
+  std::uint64_t new_stamp() { return next_stamp_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   static constexpr std::size_t kChunkBits = 10;
@@ -48,6 +61,7 @@ class FdTable {
   static constexpr std::size_t kMaxChunks = std::size_t{1} << 16;  // 64 Mi fds
   std::atomic<FdInfo*> chunks_[kMaxChunks] = {};
   std::atomic<std::uint64_t> next_generation_{1};
+  std::atomic<std::uint64_t> next_stamp_{1};
 };
 
 }  // namespace co::hooks

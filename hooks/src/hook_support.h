@@ -138,12 +138,26 @@ class KeepErrnoOnSuccess {
 void learn_timeouts(int fd, FdInfo* info);
 
 // retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
-// it succeeds, fails otherwise, or the deadline passes.
+// it succeeds, fails otherwise, or the deadline passes. With `park_first` (the fd is noted not
+// ready in `dir`: the try would say EAGAIN) it parks before the first try; when that park ends
+// in a cancellation or the coroutine's deadline, one try still takes what came meanwhile (as
+// without the note: what needs no wait still happens).
 template <typename Attempt>
 auto retry_on_eagain(int fd, Direction dir, const FdView& v, Attempt attempt,
-                     CallKind kind = CallKind::data) -> decltype(attempt()) {
+                     CallKind kind = CallKind::data, bool park_first = false)
+    -> decltype(attempt()) {
   const KeepErrnoOnSuccess keep;
   LazyDeadline deadline(v, dir, kind);
+  if (park_first && park_until_ready(fd, dir, deadline.get(), v.generation) != 0) {
+    const int err = errno;
+    if (err == ECANCELED || err == ETIMEDOUT) {
+      const auto result = attempt();
+      if (result >= 0) return keep(result);
+    }
+    errno = err;
+    report_timeout();
+    return -1;
+  }
   for (;;) {
     const auto result = attempt();
     if (result >= 0) return keep(result);

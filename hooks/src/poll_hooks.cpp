@@ -13,6 +13,7 @@
 #include "cofcgi/runtime/netpoll.h"
 #include "cofcgi/runtime/sleep.h"
 #include "hook_support.h"
+#include "read_note.h"
 #include "real_calls.h"
 #include "sys_write.h"
 
@@ -52,6 +53,7 @@ int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptf
     if (exceptfds != nullptr && FD_ISSET(fd, exceptfds)) events |= POLLPRI;
     if (events != 0) fds.push_back(pollfd{fd, events, 0});
   }
+  stamp_read_polls(fds.data(), fds.size(), false);  // gives no fd's generation: no note used
   const int n = co::poll_fds(fds.data(), fds.size(), timeout_ms);
   if (n < 0) return n;
   int count = 0;
@@ -83,6 +85,7 @@ int select_via_poll(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptf
 }
 
 int epoll_wait_hook(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* mask) {
+  new_read_poll_epoch();  // it may report any fd ready: no EAGAIN is lent past it
   if (!co::hooks_active() || timeout_ms == 0)
     return REAL(epoll_pwait)(epfd, events, max, timeout_ms, mask);
   // An epoll fd is itself pollable: readable while it has events to report. Park on it.
@@ -111,7 +114,9 @@ extern "C" {
 COFCGI_API int poll(pollfd* fds, nfds_t nfds, int timeout) {
   if (!co::hooks_active()) return REAL(poll)(fds, nfds, timeout);
   const KeepErrnoOnSuccess keep;
-  return keep(co::poll_fds(fds, nfds, timeout, one_fd_generation(fds, nfds)));
+  const std::uint64_t generation = one_fd_generation(fds, nfds);
+  stamp_read_polls(fds, nfds, generation != 0 && timeout != 0);
+  return keep(co::poll_fds(fds, nfds, timeout, generation));
 }
 
 COFCGI_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
@@ -128,7 +133,10 @@ COFCGI_API int __poll_chk(pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) 
 COFCGI_API int ppoll(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask) {
   if (!co::hooks_active()) return REAL(ppoll)(fds, nfds, timeout, mask);
   const KeepErrnoOnSuccess keep;
-  return keep(co::poll_fds(fds, nfds, timespec_to_ms(timeout), one_fd_generation(fds, nfds)));
+  const int timeout_ms = timespec_to_ms(timeout);
+  const std::uint64_t generation = one_fd_generation(fds, nfds);
+  stamp_read_polls(fds, nfds, generation != 0 && timeout_ms != 0);
+  return keep(co::poll_fds(fds, nfds, timeout_ms, generation));
 }
 
 COFCGI_API int __ppoll_chk(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* mask,

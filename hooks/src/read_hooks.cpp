@@ -3,31 +3,69 @@
 // description shared with every dup and which libmariadb flips itself, is never touched.
 // Other fds (pipes, eventfds, ttys) wait for readiness first, then make the real call.
 #include <limits.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "cofcgi/runtime/export.h"
 #include "hook_support.h"
+#include "read_note.h"
 #include "real_calls.h"
 #include "sys_write.h"
 
 namespace co::hooks {
 namespace {
 
+// read_now is a read of socket fd that must not park (O_NONBLOCK, MSG_DONTWAIT): noted not
+// ready, it may answer EAGAIN without a syscall (read_note.h), else it makes the call and
+// notes what it says.
+template <typename Call>
+ssize_t read_now(int fd, const FdView& v, const ReadAsk& ask, Call call) {
+  if (read_noted_empty(fd, v, ask.flags) && lend_eagain(v)) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return noting_read(call(), fd, v, ask);
+}
+
 // read_hook is the common path; `socket_try` is the MSG_DONTWAIT attempt and `real_call` the
 // libc call for everything else.
 template <typename SocketTry, typename RealCall>
-ssize_t read_hook(int fd, SocketTry socket_try, RealCall real_call) {
+ssize_t read_hook(int fd, const ReadAsk& ask, SocketTry socket_try, RealCall real_call) {
   if (!co::hooks_active()) return real_call();
   const FdView v = view_of(fd);
   if (v.info == nullptr) return real_call();
-  if (v.user_nonblock) return passing_eagain(real_call(), fd, Direction::read);
   if (v.kind == FdKind::socket) {
-    const ssize_t n = retry_on_eagain(fd, Direction::read, v, socket_try);
+    if (v.user_nonblock) return read_now(fd, v, ask, real_call);
+    const ssize_t n = retry_on_eagain(fd, Direction::read, v, socket_try, CallKind::data,
+                                      read_noted_empty(fd, v, ask.flags));
+    if (n > 0) note_short_read(fd, v, n, ask);
     if (n >= 0 || errno != ENOTSOCK) return n;
     v.info->kind.store(FdKind::other, std::memory_order_relaxed);  // stale entry: not a socket
   }
+  if (v.user_nonblock) return passing_eagain(real_call(), fd, Direction::read);
   return ready_then_call(fd, Direction::read, v, real_call);
+}
+
+// read_dontwait is a read with MSG_DONTWAIT: EAGAIN, not a park (libco parked it forever).
+// libmariadb reads so, then polls: the note lets that poll park at once.
+template <typename Call>
+ssize_t read_dontwait(int fd, const ReadAsk& ask, Call call) {
+  if (co::hooks_active()) {
+    const FdView v = view_of(fd);
+    if (v.info != nullptr && v.kind == FdKind::socket) return read_now(fd, v, ask, call);
+  }
+  return passing_eagain(call(), fd, Direction::read);
+}
+
+// iov_size: the bytes an iovec array asks for (saturating: only compared with a result).
+std::size_t iov_size(const iovec* iov, std::size_t count) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count && iov != nullptr; ++i) {
+    total += iov[i].iov_len;
+    if (total < iov[i].iov_len) return SIZE_MAX;
+  }
+  return total;
 }
 
 ssize_t recvmsg_dontwait(int fd, const iovec* iov, int iovcnt) {
@@ -44,7 +82,8 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
   size_t got = 0;
   while (got < n) {
     const ssize_t r = read_hook(
-        fd, [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags | MSG_DONTWAIT, addr, len); },
+        fd, ReadAsk{n - got, flags},
+        [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags | MSG_DONTWAIT, addr, len); },
         [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags, addr, len); });
     if (r < 0) return got > 0 ? keep(static_cast<ssize_t>(got)) : r;
     if (r == 0) break;
@@ -54,15 +93,15 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
 }
 
 ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
-  // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park (libco parked it forever).
-  // libmariadb reads so, then polls: the EAGAIN is noted for that poll.
   if (flags & MSG_DONTWAIT)
-    return passing_eagain(REAL(recvfrom)(fd, buf, n, flags, addr, len), fd, Direction::read);
+    return read_dontwait(fd, ReadAsk{n, flags},
+                         [&] { return REAL(recvfrom)(fd, buf, n, flags, addr, len); });
   if ((flags & MSG_WAITALL) && co::hooks_active()) {
     return recv_all(fd, static_cast<char*>(buf), n, flags & ~MSG_WAITALL, addr, len);
   }
   return read_hook(
-      fd, [&] { return REAL(recvfrom)(fd, buf, n, flags | MSG_DONTWAIT, addr, len); },
+      fd, ReadAsk{n, flags},
+      [&] { return REAL(recvfrom)(fd, buf, n, flags | MSG_DONTWAIT, addr, len); },
       [&] { return REAL(recvfrom)(fd, buf, n, flags, addr, len); });
 }
 
@@ -82,7 +121,7 @@ extern "C" {
 
 COFCGI_API ssize_t read(int fd, void* buf, size_t n) {
   return read_hook(
-      fd, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); },
+      fd, ReadAsk{n, 0}, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); },
       [&] { return REAL(read)(fd, buf, n); });
 }
 
@@ -93,7 +132,8 @@ COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 
 COFCGI_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return read_hook(
-      fd, [&] { return recvmsg_dontwait(fd, iov, iovcnt); },
+      fd, ReadAsk{iov_size(iov, iovcnt > 0 ? static_cast<std::size_t>(iovcnt) : 0), 0},
+      [&] { return recvmsg_dontwait(fd, iov, iovcnt); },
       [&] { return REAL(readv)(fd, iov, iovcnt); });
 }
 
@@ -118,10 +158,11 @@ COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, in
 }
 
 COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  const ReadAsk ask{msg != nullptr ? iov_size(msg->msg_iov, msg->msg_iovlen) : 0, flags, msg};
   if (flags & MSG_DONTWAIT)
-    return passing_eagain(REAL(recvmsg)(fd, msg, flags), fd, Direction::read);
+    return read_dontwait(fd, ask, [&] { return REAL(recvmsg)(fd, msg, flags); });
   return read_hook(
-      fd, [&] { return REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT); },
+      fd, ask, [&] { return REAL(recvmsg)(fd, msg, flags | MSG_DONTWAIT); },
       [&] { return REAL(recvmsg)(fd, msg, flags); });
 }
 
@@ -144,8 +185,9 @@ COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
     if (got > 0 && (flags & MSG_WAITFORONE)) {
       r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr);
     } else {
+      // Datagrams: no short-read note (a ReadAsk of size 0); an EAGAIN note still counts.
       r = read_hook(
-          fd,
+          fd, ReadAsk{0, flags},
           [&] {
             return static_cast<ssize_t>(
                 REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr));

@@ -1,8 +1,10 @@
-// syscall_probe: the read shape of libmariadb (recv with MSG_DONTWAIT on a non-blocking
-// socket; on EAGAIN a poll of that one fd; then recv again) on a socket pair, ROUNDS times,
-// parking every round: the writer coroutine sends the next byte only once the reader has
-// taken the last one and gone back to wait. syscall_count_test.sh runs it under strace and
-// counts the kernel calls a round costs (issue 15: recv, park, recv - no ppoll).
+// syscall_probe: the read shape of libmariadb (recv with MSG_DONTWAIT into a buffer larger
+// than what comes, on a non-blocking socket; on EAGAIN a poll of that one fd; then recv
+// again) on a socket pair, ROUNDS times, parking every round: the writer coroutine sends the
+// next byte only once the reader has taken the last one and gone back to wait.
+// syscall_count_test.sh runs it under strace and counts the kernel calls a round costs
+// (issue 15: park, recv - no ppoll, and no recv that says EAGAIN: the short read before
+// it noted the socket empty).
 //
 // Usage: syscall_probe [ROUNDS]   exits 0 when every round got its byte.
 #include <poll.h>
@@ -32,8 +34,8 @@ int main(int argc, char** argv) {
     done.add(2);
     co::go([&] {
       for (int i = 0; i < rounds && !failed; ++i) {
-        char c;
-        while (::recv(sv[0], &c, 1, MSG_DONTWAIT) != 1) {
+        char buf[64];  // libmariadb reads into its net buffer: each read here is short
+        while (::recv(sv[0], buf, sizeof buf, MSG_DONTWAIT) != 1) {
           pollfd p{sv[0], POLLIN, 0};
           if (errno != EAGAIN || ::poll(&p, 1, 5000) != 1 || !(p.revents & POLLIN)) {
             std::fprintf(stderr, "round %d: recv or poll failed (errno %d)\n", i, errno);
