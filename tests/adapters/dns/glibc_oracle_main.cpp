@@ -41,8 +41,9 @@ namespace {
 using dns_test::describe;
 using dns_test::glibc;
 
-// The helper-thread pool's bound (thirdparty_adapters/dns/README.md, "Who answers").
+// The helper-thread pool's bounds (thirdparty_adapters/dns/README.md, "Who answers").
 constexpr int kHelperThreadsMax = 8;
+constexpr std::size_t kHelperQueueMax = 1024;
 
 int g_cases = 0;
 
@@ -719,6 +720,81 @@ int main() {
                   after);
     }
     ::usleep(1200 * 1000);  // the abandoned glibc call ends before the responder goes
+    responder.set_delay(std::chrono::milliseconds(0));
+    write_in_place(nsswitch.path(), "hosts: files dns\n");
+  }
+
+  std::printf("phase 10: lookups that give up while the helpers are stalled leave nothing\n");
+  {
+    // The 8 helpers are held by a 1.5 s server; 300 more lookups each wait 20 ms and give
+    // up. Their jobs must leave the queue with them (it would hold every abandoned job
+    // until a helper came free); then, with the helpers still held, more lookups than the
+    // queue's bound: the excess fails at once with EAI_AGAIN instead of piling up.
+    write_in_place(nsswitch.path(), "hosts: dns files\n");
+    responder.set_delay(std::chrono::milliseconds(1500));
+    int held_done = 0, gave_up = 0, refused = 0, timed_out = 0;
+    std::size_t queued_before = 0, queued_after_give_up = 0, queued_peak = 0;
+    double slowest_refusal = 0;
+    constexpr int kOver = 64;
+    for (unsigned n = 800; n < 808; ++n) {
+      co::go([&held_done, n] {
+        hostent* h = ::gethostbyname(("h" + std::to_string(n) + ".test").c_str());
+        (void)h;
+        ++held_done;
+      });
+    }
+    co::go([&] {
+      co::sleep_for(std::chrono::milliseconds(100));  // the 8 are running (or queued)
+      queued_before = co::dns::stats().helper_queue_length;
+      co::WaitGroup wg;
+      for (int i = 0; i < 300; ++i) {
+        wg.add(1);
+        co::go([&, i] {
+          const co::DeadlineScope scope(std::chrono::milliseconds(20));
+          addrinfo* res = nullptr;
+          const std::string name = "g" + std::to_string(i) + ".test";
+          if (::getaddrinfo(name.c_str(), "80", nullptr, &res) == EAI_SYSTEM && errno == ETIMEDOUT)
+            ++gave_up;
+          wg.done();
+        });
+      }
+      wg.wait();
+      queued_after_give_up = co::dns::stats().helper_queue_length;
+      const int flood = static_cast<int>(kHelperQueueMax) + kOver;
+      for (int i = 0; i < flood; ++i) {
+        wg.add(1);
+        co::go([&, i] {
+          const co::DeadlineScope scope(std::chrono::milliseconds(300));
+          const std::int64_t start = co::now_ns();
+          addrinfo* res = nullptr;
+          const std::string name = "f" + std::to_string(i) + ".test";
+          const int rc = ::getaddrinfo(name.c_str(), "80", nullptr, &res);
+          queued_peak = std::max(queued_peak, co::dns::stats().helper_queue_length);
+          if (rc == EAI_AGAIN) {
+            ++refused;
+            slowest_refusal = std::max(slowest_refusal, dns_test::seconds_since(start));
+          } else if (rc == EAI_SYSTEM && errno == ETIMEDOUT) {
+            ++timed_out;
+          }
+          wg.done();
+        });
+      }
+      wg.wait();
+    });
+    co::run();
+    std::printf(
+        "  300 gave up (%d): %zu jobs queued before, %zu after; %d more at once: %d refused "
+        "(EAI_AGAIN, slowest %.3f s), %d timed out, queue at most %zu (bound %zu)\n",
+        gave_up, queued_before, queued_after_give_up, static_cast<int>(kHelperQueueMax) + kOver,
+        refused, slowest_refusal, timed_out, queued_peak, kHelperQueueMax);
+    ++g_cases;
+    if (gave_up != 300 || queued_after_give_up != queued_before || refused < kOver ||
+        refused + timed_out != static_cast<int>(kHelperQueueMax) + kOver ||
+        queued_peak > kHelperQueueMax || held_done != 8) {
+      ++g_mismatches;
+      std::printf("MISMATCH helper queue bound\n");
+    }
+    ::usleep(1700 * 1000);  // the held glibc calls end before the responder goes
     responder.set_delay(std::chrono::milliseconds(0));
     write_in_place(nsswitch.path(), "hosts: files dns\n");
   }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -57,10 +58,14 @@ class Pool {
     return *pool;
   }
 
-  // submit queues the job, starting a thread if none is free and the bound allows; false
-  // when no thread can run it.
-  bool submit(std::shared_ptr<Job> job) {
+  enum class Submitted { queued, full, no_thread };
+
+  // submit queues the job, starting a thread if none is free and the bound allows. full:
+  // kHelperQueueMax jobs wait already (the helpers are stuck: fail fast, hold nothing);
+  // no_thread: no thread can run it.
+  Submitted submit(std::shared_ptr<Job> job) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() >= kHelperQueueMax) return Submitted::full;
     queue_.push_back(std::move(job));
     if (static_cast<int>(queue_.size()) > idle_ && threads_ < kHelperThreadsMax) {
       try {
@@ -70,9 +75,25 @@ class Pool {
         co::log_printf(co::LogLevel::warning, "cofcgi dns: no helper thread: %s", e.what());
       }
     }
-    if (threads_ == 0) queue_.pop_back();
+    if (threads_ == 0) {
+      queue_.pop_back();
+      return Submitted::no_thread;
+    }
     cv_.notify_one();
-    return threads_ > 0;
+    return Submitted::queued;
+  }
+
+  // withdraw takes an abandoned job out of the queue, so that lookups that gave up while
+  // the helpers are busy do not pile up there (a helper may have taken it already).
+  void withdraw(const std::shared_ptr<Job>& job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = std::find(queue_.begin(), queue_.end(), job);
+    if (it != queue_.end()) queue_.erase(it);
+  }
+
+  std::size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
   }
 
  private:
@@ -121,8 +142,8 @@ struct Answer {
 
 // on_helper runs `call`, which owns copies of its arguments, on a helper thread and parks the
 // calling coroutine until it has run; errno is left as the caller had it. Empty, with errno
-// ECANCELED or ETIMEDOUT, when the wait was ended first. With no eventfd or no thread at all,
-// `call` runs here, blocking.
+// ECANCELED or ETIMEDOUT, when the wait was ended first, or EAGAIN when the queue is full.
+// With no eventfd or no thread at all, `call` runs here, blocking.
 template <typename Call>
 std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
   using A = Answer<std::invoke_result_t<Call&>>;
@@ -134,15 +155,24 @@ std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
   };
   co::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   job->wake_fd = wake.get();
-  const bool queued = wake && Pool::instance().submit(job);
+  const Pool::Submitted submitted =
+      wake ? Pool::instance().submit(job) : Pool::Submitted::no_thread;
+  if (submitted == Pool::Submitted::full) {
+    errno = EAGAIN;
+    return std::nullopt;
+  }
+  const bool queued = submitted == Pool::Submitted::queued;
   if (!queued) job->work();
   for (bool done = !queued; !done;) {
     pollfd p{wake.get(), POLLIN, 0};
     const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
-    if (ended && (job->step(Job::State::queued, Job::State::abandoned) ||
-                  job->step(Job::State::running, Job::State::abandoned))) {
+    if (ended && job->step(Job::State::queued, Job::State::abandoned)) {
+      const int err = errno;
+      Pool::instance().withdraw(job);
+      errno = err;
       return std::nullopt;
     }
+    if (ended && job->step(Job::State::running, Job::State::abandoned)) return std::nullopt;
     std::lock_guard<std::mutex> l(job->mu);
     done = job->state == Job::State::done;
   }
@@ -168,6 +198,8 @@ HostData host_data_of(const hostent* h) {
 
 }  // namespace
 
+std::size_t helper_queue_length() { return Pool::instance().queued(); }
+
 int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo* hints,
                           addrinfo** res) {
   using List = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;  // freed unless handed on
@@ -181,7 +213,7 @@ int getaddrinfo_on_helper(const char* node, const char* service, const addrinfo*
     const int rc = R().getaddrinfo(c_str(n), c_str(s), h ? &*h : nullptr, &list);
     return std::make_pair(rc, List(list, R().freeaddrinfo));
   });
-  if (!a) return EAI_SYSTEM;
+  if (!a) return errno == EAGAIN ? EAI_AGAIN : EAI_SYSTEM;
   auto& [rc, list] = a->result;
   if (rc == 0) *res = list.release();
   h_errno = a->herrno;  // thread-local there: carried back
@@ -201,7 +233,7 @@ HostCall hostent_call_on_helper(std::size_t buflen, int herrno, HostentCall call
     if (c.found) c.data = host_data_of(res);
     return c;
   });
-  if (!a) return HostCall{errno, NETDB_INTERNAL, errno, false, {}};
+  if (!a) return HostCall{errno, errno == EAGAIN ? TRY_AGAIN : NETDB_INTERNAL, errno, false, {}};
   return std::move(a->result);
 }
 
@@ -216,7 +248,7 @@ int getnameinfo_on_helper(const sockaddr* sa, socklen_t salen, char* host, sockl
                                    s.empty() ? nullptr : s.data(), servlen, flags);
     return std::make_tuple(rc, std::move(h), std::move(s));
   });
-  if (!a) return EAI_SYSTEM;
+  if (!a) return errno == EAGAIN ? EAI_AGAIN : EAI_SYSTEM;
   auto& [rc, h, s] = a->result;
   h_errno = a->herrno;
   if (rc == 0 || rc == EAI_OVERFLOW) {

@@ -378,7 +378,8 @@ int res_any(bool search, const char* name, int dns_class, int type, unsigned cha
 }  // namespace
 
 Stats stats() {
-  return Stats{g_routed[2].load(), g_routed[0].load(), g_routed[1].load(), packets_sent()};
+  return Stats{g_routed[2].load(), g_routed[0].load(), g_routed[1].load(), packets_sent(),
+               helper_queue_length()};
 }
 
 }  // namespace co::dns

@@ -19,6 +19,7 @@ struct Stats {
   std::uint64_t helper_thread_lookups = 0;  // glibc on a helper thread (configuration the
                                             // c-ares path does not reproduce)
   std::uint64_t queries_sent = 0;           // DNS packets c-ares sent (retries included)
+  std::size_t helper_queue_length = 0;      // now: lookups waiting for a helper thread
 };
 
 COFCGI_API Stats stats();
