@@ -195,9 +195,10 @@ int main(int argc, char** argv) {
     co::cgi::AppOptions app;
     examples::add_mysql_options(app, config);
     const co::cgi::ServerOptions options = co::cgi::parse_server_args(argc, argv, app);
-    // The handlers change no session state: keep the session (and its prepared statements)
-    // from one lease to the next instead of resetting it (one round trip per request).
-    config.reset_session = false;
+    // The handlers run plain statements only: the pool keeps the session (and its prepared
+    // statements) from one lease to the next (one round trip per request), and would still
+    // reset it after a lease that changed it.
+    config.reset_only_when_changed = true;
     // One pool for the process (--pool N connections in all), shared by the server threads.
     co::mysql::Pool pool(config);
     const co::cgi::Router router = make_router(pool);

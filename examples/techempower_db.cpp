@@ -1,6 +1,6 @@
 // See techempower_db.h. Written on co::mysql::Statement (cofcgi/adapters/mysql_statement.h):
 // statements are prepared once per connection and cached by the connection (the app sets
-// Config::reset_session = false, see techempower.cpp).
+// Config::reset_only_when_changed, see techempower.cpp).
 #include "techempower_db.h"
 
 #include <array>

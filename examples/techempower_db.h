@@ -3,7 +3,7 @@
 // connection lent by a co::mysql::Pool (co::mysql::Statement: the values are bound
 // parameters, no SQL is built from request data). Every call is one statement, one round
 // trip; statements are prepared once per connection when the pool's Config has
-// reset_session = false (each lease would drop them otherwise).
+// reset_only_when_changed (or reset_session = false; each reset would drop them).
 //
 // Errors are co::mysql::Error; a connection error also marks the lent connection for
 // discarding, so the pool opens a fresh one for the next request (recovery after the
