@@ -34,3 +34,14 @@ target_sources(mysql_adapter_tests PRIVATE
   ${PROJECT_SOURCE_DIR}/thirdparty_adapters/mysql/src/session_effects.cpp)
 target_include_directories(mysql_adapter_tests PRIVATE
   ${PROJECT_SOURCE_DIR}/thirdparty_adapters/mysql/src)
+# lease_syscalls_test: the kernel calls of one pooled lease, counted by strace around
+# lease_syscalls_probe (issue 15). Skipped when strace cannot trace here (no ptrace).
+add_executable(mysql_lease_syscalls_probe ${CMAKE_CURRENT_LIST_DIR}/lease_syscalls_probe.cpp)
+target_link_libraries(mysql_lease_syscalls_probe PRIVATE cofcgi_adapters cofcgi_test_mariadb_server)
+find_program(COFCGI_STRACE strace)
+if(COFCGI_STRACE)
+  add_test(NAME mysql.lease_syscalls
+           COMMAND ${CMAKE_CURRENT_LIST_DIR}/lease_syscalls_test.sh ${COFCGI_STRACE}
+                   $<TARGET_FILE:mysql_lease_syscalls_probe>)
+  set_tests_properties(mysql.lease_syscalls PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+endif()
