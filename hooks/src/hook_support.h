@@ -139,7 +139,7 @@ void learn_timeouts(int fd, FdInfo* info);
 
 // retry_on_eagain runs attempt() (one non-blocking try returning -1/errno or a result) until
 // it succeeds, fails otherwise, or the deadline passes. With `park_first` (the fd is noted not
-// ready in `dir`: the try would say EAGAIN) it parks before the first try; when that park ends
+// ready in `dir`: a try would say EAGAIN) it parks before the first try; when that park ends
 // in a cancellation or the coroutine's deadline, one try still takes what came meanwhile (as
 // without the note: what needs no wait still happens).
 template <typename Attempt>

@@ -20,8 +20,8 @@ namespace {
 // ready, it may answer EAGAIN without a syscall (read_note.h), else it makes the call and
 // notes what it says.
 template <typename Call>
-ssize_t read_now(int fd, const FdView& v, const ReadAsk& ask, Call call) {
-  if (read_noted_empty(fd, v, ask.flags) && lend_eagain(v)) {
+ssize_t read_now(int fd, FdView v, ReadAsk ask, Call call) {
+  if (read_noted_empty(fd, v, ask) && lend_eagain(v)) {
     errno = EAGAIN;
     return -1;
   }
@@ -29,16 +29,18 @@ ssize_t read_now(int fd, const FdView& v, const ReadAsk& ask, Call call) {
 }
 
 // read_hook is the common path; `socket_try` is the MSG_DONTWAIT attempt and `real_call` the
-// libc call for everything else.
+// libc call for everything else. Inlined into each exported call: a coroutine parked in it
+// keeps one frame in its saved stack, not two.
 template <typename SocketTry, typename RealCall>
-ssize_t read_hook(int fd, const ReadAsk& ask, SocketTry socket_try, RealCall real_call) {
+[[gnu::always_inline]] inline ssize_t read_hook(int fd, ReadAsk ask, SocketTry socket_try,
+                                                RealCall real_call) {
   if (!co::hooks_active()) return real_call();
   const FdView v = view_of(fd);
   if (v.info == nullptr) return real_call();
   if (v.kind == FdKind::socket) {
     if (v.user_nonblock) return read_now(fd, v, ask, real_call);
     const ssize_t n = retry_on_eagain(fd, Direction::read, v, socket_try, CallKind::data,
-                                      read_noted_empty(fd, v, ask.flags));
+                                      read_noted_empty(fd, v, ask));
     if (n > 0) note_short_read(fd, v, n, ask);
     if (n >= 0 || errno != ENOTSOCK) return n;
     v.info->kind.store(FdKind::other, std::memory_order_relaxed);  // stale entry: not a socket
@@ -50,7 +52,7 @@ ssize_t read_hook(int fd, const ReadAsk& ask, SocketTry socket_try, RealCall rea
 // read_dontwait is a read with MSG_DONTWAIT: EAGAIN, not a park (libco parked it forever).
 // libmariadb reads so, then polls: the note lets that poll park at once.
 template <typename Call>
-ssize_t read_dontwait(int fd, const ReadAsk& ask, Call call) {
+ssize_t read_dontwait(int fd, ReadAsk ask, Call call) {
   if (co::hooks_active()) {
     const FdView v = view_of(fd);
     if (v.info != nullptr && v.kind == FdKind::socket) return read_now(fd, v, ask, call);
@@ -82,7 +84,7 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
   size_t got = 0;
   while (got < n) {
     const ssize_t r = read_hook(
-        fd, ReadAsk{n - got, flags},
+        fd, read_ask(n - got, flags),
         [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags | MSG_DONTWAIT, addr, len); },
         [&] { return REAL(recvfrom)(fd, buf + got, n - got, flags, addr, len); });
     if (r < 0) return got > 0 ? keep(static_cast<ssize_t>(got)) : r;
@@ -94,13 +96,13 @@ ssize_t recv_all(int fd, char* buf, size_t n, int flags, sockaddr* addr, socklen
 
 ssize_t recvfrom_hook(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
   if (flags & MSG_DONTWAIT)
-    return read_dontwait(fd, ReadAsk{n, flags},
+    return read_dontwait(fd, read_ask(n, flags),
                          [&] { return REAL(recvfrom)(fd, buf, n, flags, addr, len); });
   if ((flags & MSG_WAITALL) && co::hooks_active()) {
     return recv_all(fd, static_cast<char*>(buf), n, flags & ~MSG_WAITALL, addr, len);
   }
   return read_hook(
-      fd, ReadAsk{n, flags},
+      fd, read_ask(n, flags),
       [&] { return REAL(recvfrom)(fd, buf, n, flags | MSG_DONTWAIT, addr, len); },
       [&] { return REAL(recvfrom)(fd, buf, n, flags, addr, len); });
 }
@@ -121,7 +123,7 @@ extern "C" {
 
 COFCGI_API ssize_t read(int fd, void* buf, size_t n) {
   return read_hook(
-      fd, ReadAsk{n, 0}, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); },
+      fd, ReadAsk{n}, [&] { return REAL(recv)(fd, buf, n, MSG_DONTWAIT); },
       [&] { return REAL(read)(fd, buf, n); });
 }
 
@@ -132,7 +134,7 @@ COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 
 COFCGI_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return read_hook(
-      fd, ReadAsk{iov_size(iov, iovcnt > 0 ? static_cast<std::size_t>(iovcnt) : 0), 0},
+      fd, ReadAsk{iov_size(iov, iovcnt > 0 ? static_cast<std::size_t>(iovcnt) : 0)},
       [&] { return recvmsg_dontwait(fd, iov, iovcnt); },
       [&] { return REAL(readv)(fd, iov, iovcnt); });
 }
@@ -158,7 +160,8 @@ COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, in
 }
 
 COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  const ReadAsk ask{msg != nullptr ? iov_size(msg->msg_iov, msg->msg_iovlen) : 0, flags, msg};
+  const ReadAsk ask =
+      read_ask(msg != nullptr ? iov_size(msg->msg_iov, msg->msg_iovlen) : 0, flags, msg);
   if (flags & MSG_DONTWAIT)
     return read_dontwait(fd, ask, [&] { return REAL(recvmsg)(fd, msg, flags); });
   return read_hook(
@@ -185,9 +188,9 @@ COFCGI_API int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, time
     if (got > 0 && (flags & MSG_WAITFORONE)) {
       r = REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr);
     } else {
-      // Datagrams: no short-read note (a ReadAsk of size 0); an EAGAIN note still counts.
+      // Datagrams: no short-read note, nor a park before trying (a ReadAsk of size 0).
       r = read_hook(
-          fd, ReadAsk{0, flags},
+          fd, ReadAsk{},
           [&] {
             return static_cast<ssize_t>(
                 REAL(recvmmsg)(fd, vec + got, vlen - got, flags | MSG_DONTWAIT, nullptr));

@@ -91,8 +91,12 @@ ShortRead short_read_of(int fd, FdInfo* info) {
   return kind;
 }
 
-void note_short_read(int fd, const FdView& v, ssize_t n, const ReadAsk& ask) {
-  if (static_cast<std::size_t>(n) >= ask.size || (ask.flags & kNotStreamData) != 0) return;
+ReadAsk read_ask(std::size_t size, int flags, const msghdr* msg) {
+  return ReadAsk{(flags & kNotStreamData) != 0 ? 0 : size, msg};
+}
+
+void note_short_read(int fd, FdView v, ssize_t n, ReadAsk ask) {
+  if (static_cast<std::size_t>(n) >= ask.size) return;
   // Ancillary data (passed fds, credentials) ends a unix read early; so does what truncated.
   if (ask.msg != nullptr &&
       (ask.msg->msg_controllen != 0 || (ask.msg->msg_flags & (MSG_CTRUNC | MSG_TRUNC | MSG_OOB))))
@@ -103,7 +107,7 @@ void note_short_read(int fd, const FdView& v, ssize_t n, const ReadAsk& ask) {
   errno = saved;
 }
 
-ssize_t noting_read(ssize_t n, int fd, const FdView& v, const ReadAsk& ask) {
+ssize_t noting_read(ssize_t n, int fd, FdView v, ReadAsk ask) {
   if (n > 0) {
     note_short_read(fd, v, n, ask);
   } else if (n < 0 && errno == EAGAIN) {
@@ -112,12 +116,11 @@ ssize_t noting_read(ssize_t n, int fd, const FdView& v, const ReadAsk& ask) {
   return n;
 }
 
-bool read_noted_empty(int fd, const FdView& v, int flags) {
-  return v.generation != 0 && (flags & (MSG_OOB | MSG_ERRQUEUE)) == 0 &&
-         co::fd_known_not_ready(fd, POLLIN, v.generation);
+bool read_noted_empty(int fd, FdView v, ReadAsk ask) {
+  return v.generation != 0 && ask.size != 0 && co::fd_known_not_ready(fd, POLLIN, v.generation);
 }
 
-bool lend_eagain(const FdView& v) {
+bool lend_eagain(FdView v) {
   const std::uint64_t stamp = v.info->read_poll_stamp.load(std::memory_order_relaxed);
   if (stamp == 0 || stamp != read_poll_epoch()) return false;
   v.info->read_poll_stamp.store(0, std::memory_order_relaxed);

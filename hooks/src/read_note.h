@@ -40,32 +40,34 @@ void short_read_after_setsockopt(FdInfo* info, int level, int name, const void* 
 // SO_PROTOCOL and the options above) when the hooks did not see the socket made. Errno kept.
 ShortRead short_read_of(int fd, FdInfo* info);
 
-// What a read asked for: its size (for readv/recvmsg the sum of the buffers), its flags, and
-// for recvmsg the header, whose ancillary data and flags come back with it.
+// What a read asks for, as the note sees it: `size`, what a short read is measured against
+// (for readv/recvmsg the sum of the buffers; 0 when the read takes something else than the
+// stream's next data: MSG_PEEK, MSG_OOB, MSG_TRUNC, MSG_ERRQUEUE, or datagrams), and for
+// recvmsg the header, whose ancillary data and flags come back with it. Sixteen bytes,
+// passed in registers: a hook parked with it keeps no copy in its frame.
 struct ReadAsk {
   std::size_t size = 0;
-  int flags = 0;
   const msghdr* msg = nullptr;
 };
+ReadAsk read_ask(std::size_t size, int flags, const msghdr* msg = nullptr);
 
-// note_short_read: after a read of socket fd returned n > 0 bytes: when less than asked, of a
-// kind that empties, with no flag that reads something else than the stream's data (PEEK,
-// OOB, TRUNC, ERRQUEUE) and no ancillary data or truncation reported, note fd not ready for
-// reading. Errno kept.
-void note_short_read(int fd, const FdView& v, ssize_t n, const ReadAsk& ask);
+// note_short_read: after a read of socket fd returned n > 0 bytes: when less than ask.size,
+// from a socket whose short reads empty it, with no ancillary data or truncation reported,
+// note fd not ready for reading. Errno kept.
+void note_short_read(int fd, FdView v, ssize_t n, ReadAsk ask);
 
 // noting_read: the result of a read of socket fd made without parking, after noting it
 // (EAGAIN, or a short read as above).
-ssize_t noting_read(ssize_t n, int fd, const FdView& v, const ReadAsk& ask);
+ssize_t noting_read(ssize_t n, int fd, FdView v, ReadAsk ask);
 
-// read_noted_empty: fd's read direction is noted not ready for v's generation, and a read
-// with `flags` reads the data the note speaks of (not urgent data, not the error queue).
-bool read_noted_empty(int fd, const FdView& v, int flags);
+// read_noted_empty: fd's read direction is noted not ready for v's generation, and the read
+// takes the stream's next data (ask.size != 0), which is what the note speaks of.
+bool read_noted_empty(int fd, FdView v, ReadAsk ask);
 
 // lend_eagain: whether a non-blocking read of a noted socket may answer EAGAIN without a
 // syscall: the last wait on fd was a one-fd POLLIN poll of this thread, with no hooked
 // epoll_wait on this thread since; the stamp is used up.
-bool lend_eagain(const FdView& v);
+bool lend_eagain(FdView v);
 
 // stamp_read_polls records a hooked poll of these fds: for a one-fd poll of POLLIN that
 // parks on the note (`honours_note`: non-zero timeout, the fd's generation known) the stamp
