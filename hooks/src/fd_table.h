@@ -52,7 +52,7 @@ class FdTable {
   // which live on the shared open file description; timeouts and the short-read kind too
   // (the socket's own).
   void copy_life(int from, int to);
-  // new_stamp: a number never returned before in this process (read_note.cpp's epochs).
+  // new_stamp: a number never returned before in this process (read_note.cpp's epoch ranges).
   std::uint64_t new_stamp() { return next_stamp_.fetch_add(1, std::memory_order_relaxed); }
 
  private:

@@ -9,13 +9,17 @@ namespace {
 // Flags with which a read takes something else than the stream's next data, or leaves it.
 constexpr int kNotStreamData = MSG_PEEK | MSG_OOB | MSG_TRUNC | MSG_ERRQUEUE;
 
-// This thread's read-poll epoch: the stamp a one-fd poll gives now. Taken from the fd
-// table's process-wide counter, so a stamp given on one thread never matches another's;
-// renewed by every hooked epoll_wait. Per-thread like the netpoller whose note it guards.
+// This thread's read-poll epoch: the stamp a one-fd poll gives now, renewed by every hooked
+// epoll_wait. The high 32 bits are a range taken once per thread from the fd table's
+// process-wide counter, the low 32 count this thread's epochs: a stamp given on one thread
+// never matches another's, and renewing it is a thread-local increment. Per-thread like the
+// netpoller whose note it guards.
 thread_local std::uint64_t t_read_poll_epoch = 0;
 
+std::uint64_t fresh_epoch_range() { return FdTable::instance().new_stamp() << 32; }
+
 std::uint64_t read_poll_epoch() {
-  if (t_read_poll_epoch == 0) t_read_poll_epoch = FdTable::instance().new_stamp();
+  if (t_read_poll_epoch == 0) t_read_poll_epoch = fresh_epoch_range();
   return t_read_poll_epoch;
 }
 
@@ -138,6 +142,9 @@ void stamp_read_polls(const pollfd* fds, nfds_t nfds, bool honours_note) {
   }
 }
 
-void new_read_poll_epoch() { t_read_poll_epoch = FdTable::instance().new_stamp(); }
+void new_read_poll_epoch() {
+  const std::uint64_t next = read_poll_epoch() + 1;
+  t_read_poll_epoch = (next & 0xffffffffu) != 0 ? next : fresh_epoch_range();
+}
 
 }  // namespace co::hooks
