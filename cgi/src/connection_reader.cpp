@@ -161,8 +161,8 @@ bool ConnectionReader::read_more() {
     // Copied out before anything can switch to another reader of this thread.
     pending_.insert(pending_.end(), scratch.data(), scratch.data() + n);
     idle_since_ = 0;
-    // A short read of a stream socket emptied it of data (web servers send no TCP urgent
-    // data). Its end may be there already: the netpoller keeps no note once it saw one.
+    // A short read of a stream socket emptied it of data. Its end or an urgent mark may be
+    // there already: the netpoller keeps no note once it saw one.
     if (static_cast<std::size_t>(n) < scratch.size()) co::note_fd_not_ready(conn_.fd(), POLLIN);
     return true;  // handle_pending stamps partial_since_ if a partial record is left
   }

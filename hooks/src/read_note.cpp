@@ -59,8 +59,8 @@ ShortRead learn_short_read(int fd) {
 }  // namespace
 
 ShortRead classify_socket(int domain, int type, int protocol) {
-  // Urgent data (TCP, and unix sockets since Linux 5.15) also stops a read at its mark;
-  // the programs this serves (database and HTTP clients) never get any.
+  // Urgent data (TCP, and unix sockets since Linux 5.15) also stops a read at its mark:
+  // once epoll reported it (EPOLLPRI) the netpoller keeps no read note (netpoll.h).
   if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) return ShortRead::may_leave_data;
   if (domain == AF_UNIX) return ShortRead::empties;
   const bool tcp = protocol == 0 || protocol == IPPROTO_TCP;

@@ -93,8 +93,16 @@ FdWaiters* Netpoller::registered_slot(int fd, std::uint64_t generation) const {
 }
 
 void Netpoller::note_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) {
-  if (FdWaiters* w = registered_slot(fd, generation))
-    w->not_ready |= static_cast<std::uint8_t>(bits & ~w->hung_up);
+  FdWaiters* w = registered_slot(fd, generation);
+  if (w == nullptr && generation != 0) {
+    // Not waited on yet (every read so far found data): registered now, once per fd life,
+    // so that the note can be kept. Sound: epoll_ctl(ADD) queues an event at once for
+    // whatever is ready already, and an edge for everything after.
+    const int saved_errno = errno;
+    w = waiters_for(fd, generation);
+    errno = saved_errno;
+  }
+  if (w != nullptr) w->not_ready |= static_cast<std::uint8_t>(bits & ~w->hung_up);
 }
 
 bool Netpoller::known_not_ready(int fd, std::uint8_t bits, std::uint64_t generation) const {
@@ -140,7 +148,9 @@ int Netpoller::wait_events(int timeout_ms, const void* wakeup_tag, bool* wakeup_
     }
     auto* w = static_cast<FdWaiters*>(events[i].data.ptr);
     const std::uint32_t got = events[i].events;
-    if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) w->hung_up |= kReadNotReady;
+    // EPOLLPRI too: urgent data stops a read at its mark with data left, so a short read
+    // after it proves nothing.
+    if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) w->hung_up |= kReadNotReady;
     if (got & (EPOLLHUP | EPOLLERR)) w->hung_up |= kWriteNotReady;
     if (got & kReadEvents) {
       w->not_ready &= static_cast<std::uint8_t>(~kReadNotReady);

@@ -31,9 +31,10 @@ struct FdWaiters {
   // while registered; cleared on every (re-)registration and by forget.
   std::uint8_t not_ready = 0;
   // Directions epoll reported hung up or in error (EPOLLRDHUP: reads; EPOLLHUP, EPOLLERR:
-  // both): an operation there no longer blocks, and no edge will come after it, so no note
-  // is kept for them. This is what makes a note after a short read sound: the read emptied
-  // the socket of data, but its end may already have arrived.
+  // both) or with urgent data (EPOLLPRI: reads): an operation there no longer blocks, or a
+  // read may stop short with data left, and no edge comes after it, so no note is kept for
+  // them. This is what makes a note after a short read sound: the read emptied the socket of
+  // data, but its end (or an urgent mark) may already have arrived.
   std::uint8_t hung_up = 0;
   std::uint64_t generation = 0;  // the fd's life this registration was made for (0: unknown)
 };
@@ -52,8 +53,9 @@ class Netpoller {
   // wake_readers wakes fd's read waiters with WakeReason::notified; the registration stays.
   void wake_readers(int fd);
   // note_not_ready records that an operation on fd found nothing to do in the directions of
-  // `bits` (kReadNotReady, kWriteNotReady). Only for an fd registered for this `generation`
-  // (0: the caller vouches for the fd's life); otherwise nothing is recorded.
+  // `bits` (kReadNotReady, kWriteNotReady). With a non-zero `generation` (the hooks' count of
+  // the fd's lives) an fd not registered yet is registered first; with 0 (the caller vouches
+  // for the fd's life) only one already registered keeps the note.
   void note_not_ready(int fd, std::uint8_t bits, std::uint64_t generation);
   // known_not_ready: every direction in `bits` is noted not ready for this generation's
   // registration, with no edge since.

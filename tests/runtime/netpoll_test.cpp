@@ -516,3 +516,59 @@ TEST_CASE("netpoll: no read is noted not ready once epoll reported the peer's ha
   CHECK_FALSE(kept_after_hangup);
   CHECK(write_kept);
 }
+
+// Urgent data (TCP, and unix stream sockets since Linux 5.15) stops a read at its mark with
+// data left behind: a short read then proves nothing. Once epoll reported EPOLLPRI, no read
+// note is kept, as after a hang-up.
+TEST_CASE("netpoll: no read is noted not ready once epoll reported urgent data") {
+  cofcgi_test::LeakCheck leaks;
+  SocketPair sp;
+  if (::send(sp.fd[1], "u", 1, MSG_OOB) != 1) {
+    MESSAGE("no MSG_OOB on unix stream sockets here (Linux < 5.15): skipped");
+    return;
+  }
+  bool kept_after_urgent = true;
+  co::go([&] {
+    char buf[16];
+    REQUIRE(::recv(sp.fd[0], buf, sizeof buf, MSG_OOB) == 1);  // take the first mark away
+    co::go([&] { write_byte(sp.fd[1], 'a'); });
+    REQUIRE(read_byte(sp.fd[0]) == 'a');  // parks once: registered now
+    write_byte(sp.fd[1], 'b');
+    REQUIRE(::send(sp.fd[1], "u", 1, MSG_OOB) == 1);
+    co::sleep_for(std::chrono::milliseconds(5));  // the loop takes the urgent edge off epoll
+    co::note_fd_not_ready(sp.fd[0], POLLIN);
+    kept_after_urgent = co::fd_known_not_ready(sp.fd[0], POLLIN);
+  });
+  co::run();
+  CHECK_FALSE(kept_after_urgent);
+}
+
+// With the fd's generation (the hooks' count of its lives) a note registers an fd that was
+// never waited on: a connection whose reads always found data (a fast peer) keeps its notes
+// too. Registering reports what is ready already, so data that came before the note clears
+// it as an edge would.
+TEST_CASE("netpoll: a note with a generation registers the fd, and sees what is there") {
+  cofcgi_test::LeakCheck leaks;
+  SocketPair sp;
+  constexpr std::uint64_t kGeneration = 7;
+  bool kept_empty = false, kept_after_data = true, kept_data_before = true;
+  co::go([&] {
+    co::note_fd_not_ready(sp.fd[0], POLLIN, kGeneration);  // never waited on: registers
+    kept_empty = co::fd_known_not_ready(sp.fd[0], POLLIN, kGeneration);
+    write_byte(sp.fd[1], 'a');
+    co::sleep_for(std::chrono::milliseconds(5));  // the loop takes the edge off epoll
+    kept_after_data = co::fd_known_not_ready(sp.fd[0], POLLIN, kGeneration);
+    REQUIRE(read_byte(sp.fd[0]) == 'a');
+    co::fd_closing(sp.fd[0]);  // the registration goes; data is there when the next note comes
+    write_byte(sp.fd[1], 'b');
+    co::note_fd_not_ready(sp.fd[0], POLLIN, kGeneration + 1);
+    co::sleep_for(std::chrono::milliseconds(5));
+    kept_data_before = co::fd_known_not_ready(sp.fd[0], POLLIN, kGeneration + 1);
+    REQUIRE(read_byte(sp.fd[0]) == 'b');
+    co::fd_closing(sp.fd[0]);
+  });
+  co::run();
+  CHECK(kept_empty);
+  CHECK_FALSE(kept_after_data);
+  CHECK_FALSE(kept_data_before);
+}

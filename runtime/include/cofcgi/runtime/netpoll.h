@@ -67,20 +67,20 @@ COFCGI_API void wake_fd_readers(int fd);
 COFCGI_API int poll_fds(struct pollfd* fds, nfds_t nfds, int timeout_ms,
                         std::uint64_t fd_generation = 0);
 
-// note_fd_not_ready records that an operation on fd just found nothing to do in the
-// directions of `events` (POLLIN, POLLOUT): it failed with EAGAIN, or a read of a stream
-// socket returned less than asked (which leaves it empty; not with TCP urgent data). Until
-// this thread's netpoller reports an edge on fd, fd_known_not_ready says so: the caller may
-// park (wait_fd) without trying the kernel first. The note is kept only for an fd this
-// thread already waits on through the netpoller (for that fd_generation when non-zero; 0:
-// the caller owns the fd and vouches for its life): the registration is edge-triggered, so
-// anything that arrives after the note queues an edge, which clears it. fd_closing clears
-// it too. A short read leaves data empty, not the peer's end or an error, which may have
-// arrived before it and queue no edge after: once epoll reported a hang-up or an error in a
-// direction, no note is kept there for this registration. Errno is left alone. It does not say the
-// fd is empty now: an edge may be queued and not reported yet (the loop reports edges between
-// batches of coroutines); it says that parking is safe, since that edge will wake the waiter. Use
-// it only to decide to park.
+// note_fd_not_ready records that an operation on fd just found nothing to do in the directions of
+// `events` (POLLIN, POLLOUT): it failed with EAGAIN, or a read of a stream socket returned less
+// than asked (which leaves it empty of data). Until this thread's netpoller reports an edge on fd,
+// fd_known_not_ready says so: the caller may park (wait_fd) without trying the kernel first. The
+// note is kept only for an fd registered with this thread's netpoller: given its fd_generation
+// (non-zero), the note registers an fd not waited on yet (one epoll_ctl per fd life); with 0 (the
+// caller owns the fd and vouches for its life) only an fd this thread already waited on keeps it.
+// The registration is edge-triggered, so anything that arrives after the note queues an edge, which
+// clears it. fd_closing clears it too. A short read leaves data empty, not the peer's end or an
+// error, which may have arrived before it and queue no edge after: once epoll reported a hang-up or
+// an error in a direction (or urgent data, which stops a read at its mark), no note is kept there
+// for this registration. Errno is left alone. It does not say the fd is empty now: an edge may be
+// queued and not reported yet (the loop reports edges between batches of coroutines); it says that
+// parking is safe, since that edge will wake the waiter. Use it only to decide to park.
 COFCGI_API void note_fd_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
 COFCGI_API bool fd_known_not_ready(int fd, std::uint32_t events, std::uint64_t fd_generation = 0);
 
