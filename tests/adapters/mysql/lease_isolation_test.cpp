@@ -21,19 +21,6 @@ struct IsolationTest : ServerStarted {
   cofcgi_test::LeakCheck leaks;
 };
 
-std::string scalar(co::mysql::Connection& c, const std::string& sql) {
-  auto r = c.query(sql);
-  REQUIRE(r.size() == 1);
-  return r[0][0].value_or("NULL");
-}
-
-std::string raw_scalar(const std::string& sql) {
-  MysqlPtr m = connect(Transport::unix_localhost);
-  auto r = co::mysql::query(m.get(), sql);
-  REQUIRE(r.size() == 1);
-  return r[0][0].value_or("NULL");
-}
-
 }  // namespace
 
 TEST_CASE_FIXTURE(IsolationTest, "lease isolation: autocommit=0 does not reach the next lease") {

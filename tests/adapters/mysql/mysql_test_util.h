@@ -156,6 +156,21 @@ class Ticker {
   long ticks_ = 0;
 };
 
+// scalar: the one value of a one-row, one-column query on a pooled connection ("NULL" for
+// NULL); raw_scalar: the same on a fresh raw connection of its own.
+inline std::string scalar(co::mysql::Connection& c, const std::string& sql) {
+  auto r = c.query(sql);
+  REQUIRE(r.size() == 1);
+  return r[0][0].value_or("NULL");
+}
+
+inline std::string raw_scalar(const std::string& sql) {
+  MysqlPtr m = connect(Transport::unix_localhost);
+  auto r = co::mysql::query(m.get(), sql);
+  REQUIRE(r.size() == 1);
+  return r[0][0].value_or("NULL");
+}
+
 // run_coroutines runs `body(i)` in n coroutines plus the ticker (if given) under co::run()
 // on this thread; exceptions escaping a body are collected and reported as test failures.
 inline std::vector<std::string> run_coroutines(int n, const std::function<void(int)>& body,

@@ -27,19 +27,6 @@ co::mysql::Config when_changed_config() {
   return cfg;
 }
 
-std::string scalar(co::mysql::Connection& c, const std::string& sql) {
-  auto r = c.query(sql);
-  REQUIRE(r.size() == 1);
-  return r[0][0].value_or("NULL");
-}
-
-std::string raw_scalar(const std::string& sql) {
-  MysqlPtr m = connect(Transport::unix_localhost);
-  auto r = co::mysql::query(m.get(), sql);
-  REQUIRE(r.size() == 1);
-  return r[0][0].value_or("NULL");
-}
-
 long long global_status(const char* name) {
   return std::stoll(
       raw_scalar(std::string("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE "
