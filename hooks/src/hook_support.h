@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 
@@ -182,6 +184,17 @@ auto ready_then_call(int fd, Direction dir, const FdView& v, Call call) -> declt
     if (REAL(poll)(&p, 1, 0) != 0) return keep(call());
     if (park_until_ready(fd, dir, co::kNoDeadline, v.generation) != 0) return -1;
   }
+}
+
+// iov_bytes: the bytes an iovec array holds (saturating at SIZE_MAX: it is only compared
+// with a call's result).
+inline std::size_t iov_bytes(const iovec* iov, std::size_t count) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count && iov != nullptr; ++i) {
+    total += iov[i].iov_len;
+    if (total < iov[i].iov_len) return SIZE_MAX;
+  }
+  return total;
 }
 
 // ErrnoGuard restores errno on scope exit: for hooks whose bookkeeping may clobber it.

@@ -3,7 +3,6 @@
 // description shared with every dup and which libmariadb flips itself, is never touched.
 // Other fds (pipes, eventfds, ttys) wait for readiness first, then make the real call.
 #include <limits.h>
-#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -58,16 +57,6 @@ ssize_t read_dontwait(int fd, ReadAsk ask, Call call) {
     if (v.info != nullptr && v.kind == FdKind::socket) return read_now(fd, v, ask, call);
   }
   return passing_eagain(call(), fd, Direction::read);
-}
-
-// iov_size: the bytes an iovec array asks for (saturating: only compared with a result).
-std::size_t iov_size(const iovec* iov, std::size_t count) {
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < count && iov != nullptr; ++i) {
-    total += iov[i].iov_len;
-    if (total < iov[i].iov_len) return SIZE_MAX;
-  }
-  return total;
 }
 
 ssize_t recvmsg_dontwait(int fd, const iovec* iov, int iovcnt) {
@@ -134,7 +123,7 @@ COFCGI_API ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
 
 COFCGI_API ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   return read_hook(
-      fd, ReadAsk{iov_size(iov, iovcnt > 0 ? static_cast<std::size_t>(iovcnt) : 0)},
+      fd, ReadAsk{iov_bytes(iov, iovcnt > 0 ? static_cast<std::size_t>(iovcnt) : 0)},
       [&] { return recvmsg_dontwait(fd, iov, iovcnt); },
       [&] { return REAL(readv)(fd, iov, iovcnt); });
 }
@@ -161,7 +150,7 @@ COFCGI_API ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, in
 
 COFCGI_API ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   const ReadAsk ask =
-      read_ask(msg != nullptr ? iov_size(msg->msg_iov, msg->msg_iovlen) : 0, flags, msg);
+      read_ask(msg != nullptr ? iov_bytes(msg->msg_iov, msg->msg_iovlen) : 0, flags, msg);
   if (flags & MSG_DONTWAIT)
     return read_dontwait(fd, ask, [&] { return REAL(recvmsg)(fd, msg, flags); });
   return read_hook(

@@ -87,10 +87,9 @@ void short_read_after_setsockopt(FdInfo* info, int level, int name, const void* 
 ShortRead short_read_of(int fd, FdInfo* info) {
   ShortRead kind = info->short_read.load(std::memory_order_relaxed);
   if (kind == ShortRead::unknown) {
-    const int saved = errno;
+    const ErrnoGuard keep;  // getsockopt may fail
     kind = learn_short_read(fd);
     info->short_read.store(kind, std::memory_order_relaxed);
-    errno = saved;
   }
   return kind;
 }
@@ -106,9 +105,7 @@ void note_short_read(int fd, FdView v, ssize_t n, ReadAsk ask) {
       (ask.msg->msg_controllen != 0 || (ask.msg->msg_flags & (MSG_CTRUNC | MSG_TRUNC | MSG_OOB))))
     return;
   if (v.generation == 0 || short_read_of(fd, v.info) != ShortRead::empties) return;
-  const int saved = errno;
-  co::note_fd_not_ready(fd, POLLIN, v.generation);
-  errno = saved;
+  co::note_fd_not_ready(fd, POLLIN, v.generation);  // leaves errno alone
 }
 
 ssize_t noting_read(ssize_t n, int fd, FdView v, ReadAsk ask) {

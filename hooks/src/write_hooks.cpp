@@ -65,12 +65,6 @@ ssize_t write_hook(int fd, std::size_t total, TrySend try_send, RealCall real_ca
   return ready_then_call(fd, Direction::write, v, real_call);
 }
 
-std::size_t iov_total(const iovec* iov, int count) {
-  std::size_t total = 0;
-  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-  return total;
-}
-
 ssize_t sendmsg_hook(int fd, const msghdr* msg, int flags) {
   // A caller asking for MSG_DONTWAIT wants EAGAIN, not a park.
   if (flags & MSG_DONTWAIT)
@@ -80,7 +74,7 @@ ssize_t sendmsg_hook(int fd, const msghdr* msg, int flags) {
   std::size_t first = 0;
   std::size_t consumed = 0;
   return write_hook(
-      fd, iov_total(msg->msg_iov, count),
+      fd, iov_bytes(msg->msg_iov, msg->msg_iovlen),
       [&](std::size_t sent) {
         if (iov.empty()) iov.assign(msg->msg_iov, msg->msg_iov + count);
         consume(iov, first, sent - consumed);

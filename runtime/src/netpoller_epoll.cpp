@@ -57,8 +57,7 @@ FdWaiters* Netpoller::waiters_for(int fd, std::uint64_t generation) {
       if (errno != EEXIST || epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) return nullptr;
     }
     slot->registered = true;
-    slot->not_ready = 0;
-    slot->hung_up = 0;
+    slot->clear_notes();
     slot->generation = generation;
     ++registered_;
   }
@@ -70,8 +69,7 @@ void Netpoller::forget(int fd) {
   FdWaiters& w = *fds_[fd];
   wake_all(w.readers, WakeReason::closed);
   wake_all(w.writers, WakeReason::closed);
-  w.not_ready = 0;
-  w.hung_up = 0;
+  w.clear_notes();
   if (w.registered) {
     (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     w.registered = false;
@@ -126,8 +124,7 @@ void Netpoller::rebuild(int tagged_fd, void* tag) {
   if (tagged_fd >= 0) add_tagged(tagged_fd, tag);
   for (std::size_t fd = 0; fd < fds_.size(); ++fd) {
     if (!fds_[fd] || !fds_[fd]->registered) continue;
-    fds_[fd]->not_ready = 0;  // the fresh registration reports what is ready now
-    fds_[fd]->hung_up = 0;
+    fds_[fd]->clear_notes();  // the fresh registration reports what is ready now
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = fds_[fd].get();

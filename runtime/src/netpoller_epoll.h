@@ -37,6 +37,13 @@ struct FdWaiters {
   // data, but its end (or an urgent mark) may already have arrived.
   std::uint8_t hung_up = 0;
   std::uint64_t generation = 0;  // the fd's life this registration was made for (0: unknown)
+
+  // clear_notes: a fresh (or no) registration knows nothing yet; epoll reports what is
+  // ready at once after an EPOLL_CTL_ADD.
+  void clear_notes() {
+    not_ready = 0;
+    hung_up = 0;
+  }
 };
 
 class Netpoller {

@@ -167,9 +167,7 @@ std::optional<Answer<std::invoke_result_t<Call&>>> on_helper(Call call) {
     pollfd p{wake.get(), POLLIN, 0};
     const bool ended = co::poll_fds(&p, 1, -1) < 0 && (errno == ECANCELED || errno == ETIMEDOUT);
     if (ended && job->step(Job::State::queued, Job::State::abandoned)) {
-      const int err = errno;
-      Pool::instance().withdraw(job);
-      errno = err;
+      Pool::instance().withdraw(job);  // errno (ECANCELED, ETIMEDOUT) stays
       return std::nullopt;
     }
     if (ended && job->step(Job::State::running, Job::State::abandoned)) return std::nullopt;

@@ -50,7 +50,8 @@ namespace {
 Result Connection::query(std::string_view sql) {
   if (!conn_) no_connection();
   detail::throw_if_interrupted("query");
-  const bool may_change = detail::may_change_session(sql);
+  // Only a tracked session (reset_only_when_changed) needs the statement looked at.
+  const bool may_change = conn_->session_tracked && detail::may_change_session(sql);
   try {
     Result r = co::mysql::query(conn_->mysql, sql);
     detail::note_statement(*conn_, nullptr, may_change, false);

@@ -78,6 +78,7 @@ bool enable_session_tracking(MYSQL* m) {
 }
 
 void note_statement(PooledConnection& c, const MYSQL_STMT* stmt, bool may_change, bool failed) {
+  if (!c.session_tracked) return;  // every lease is reset anyway
   unsigned status = 0;
   mariadb_get_infov(c.mysql, MARIADB_CONNECTION_SERVER_STATUS, &status);
   if (stmt != nullptr) status |= stmt->upsert_status.server_status;
