@@ -309,27 +309,33 @@ TEST_CASE("short-read note: a caller that waits another way than a one-fd poll i
   co::go([&] {
     register_reader(p);
     char buf[64];
+    // recv_waiting: MSG_DONTWAIT recvs until one gets something or fails otherwise, calling
+    // wait() after each EAGAIN; at most 100, counted in *rounds.
+    const auto recv_waiting = [&](int* rounds, const auto& wait) {
+      ssize_t got = -2;
+      while (*rounds < 100) {
+        ++*rounds;
+        got = ::recv(p.a.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (got >= 0 || errno != EAGAIN) break;
+        wait();
+      }
+      return got;
+    };
     // Several fds in one poll.
     short_read(p, "ab");
     REQUIRE(::write(p.b.get(), "c", 1) == 1);
-    while (rounds_many < 100) {
-      ++rounds_many;
-      after_poll_many = ::recv(p.a.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (after_poll_many >= 0 || errno != EAGAIN) break;
+    after_poll_many = recv_waiting(&rounds_many, [&] {
       pollfd q[2] = {{p.a.get(), POLLIN, 0}, {other.a.get(), POLLIN, 0}};
       REQUIRE(::poll(q, 2, 1000) == 1);
-    }
+    });
     // A poll of that fd with no timeout, after a one-fd poll that parked.
     register_reader(p);
     short_read(p, "ab");
     REQUIRE(::write(p.b.get(), "d", 1) == 1);
-    while (rounds_zero < 100) {
-      ++rounds_zero;
-      after_poll_zero = ::recv(p.a.get(), buf, sizeof buf, MSG_DONTWAIT);
-      if (after_poll_zero >= 0 || errno != EAGAIN) break;
+    after_poll_zero = recv_waiting(&rounds_zero, [&] {
       pollfd q{p.a.get(), POLLIN, 0};
       REQUIRE(::poll(&q, 1, 0) == 1);
-    }
+    });
     // The caller's own edge-triggered epoll, after a one-fd poll that parked.
     register_reader(p);
     short_read(p, "ab");
